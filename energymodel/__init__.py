@@ -1,0 +1,14 @@
+"""energymodel: measured op counts and hardware-priced energy for spiking neural networks.
+
+Flow (one direction): model + inputs -> counting -> Profile -> pricing x HardwareProfile ->
+EnergyReport -> tables / plots / CLI.
+"""
+
+from __future__ import annotations
+
+from .counting import Profile, Profiler, profile
+from .neurons import LIF, reset_states
+
+__version__ = "0.1.0"
+
+__all__ = ["Profile", "Profiler", "profile", "LIF", "reset_states", "__version__"]

@@ -1,0 +1,6 @@
+"""Counting: what a model actually did, per op site (no pricing here)."""
+
+from .profile import Profile
+from .profiler import Profiler, profile
+
+__all__ = ["Profile", "Profiler", "profile"]
