@@ -30,12 +30,12 @@ __all__ = ["Profiler", "profile"]
 #: device-side accumulator layout: the summed count columns plus internal flags
 _DEV_FIELDS: list[str] = [c for c in COUNT_COLUMNS if c != "calls"] + ["mask_calls"]
 _DEV_INDEX = {n: i for i, n in enumerate(_DEV_FIELDS)}
+_INDEX_CACHE: dict[tuple, torch.Tensor] = {}
 
 
 class _Site:
     __slots__ = (
-        "key", "layer", "module_type", "op", "kind", "calls", "host", "static", "acc",
-        "idx_cache", "steps_T", "step_spikes", "step_updates",
+        "key", "layer", "module_type", "op", "kind", "calls", "host", "static", "acc", "steps_T", "step_spikes", "step_updates",
     )
 
     def __init__(self, key: str, layer: str, module_type: str, op: str, kind: str) -> None:
@@ -44,7 +44,6 @@ class _Site:
         self.host: dict[str, float] = defaultdict(float)
         self.static: dict[str, float] = {}
         self.acc: torch.Tensor | None = None
-        self.idx_cache: dict[tuple, torch.Tensor] = {}
         self.steps_T = 0
         self.step_spikes: torch.Tensor | None = None
         self.step_updates: list[float] = []
@@ -62,11 +61,11 @@ class _Site:
         device = vals[0].device
         if self.acc is None:
             self.acc = torch.zeros(len(_DEV_FIELDS), dtype=F64, device=device)
-        key = tuple(names)
-        idx = self.idx_cache.get(key)
-        if idx is None:
+        key = (tuple(names), device)
+        idx = _INDEX_CACHE.get(key)
+        if idx is None:  # one small host-to-device copy per (field set, device), per process
             idx = torch.tensor([_DEV_INDEX[n] for n in names], device=device)
-            self.idx_cache[key] = idx
+            _INDEX_CACHE[key] = idx
         self.acc.index_add_(0, idx, torch.stack(vals).to(self.acc.device))
 
 
@@ -206,7 +205,7 @@ class Profiler:
         inside_neuron: set[nn.Module] = set()
         for name, m in root.named_modules():
             adapter = None if m in inside_neuron else find_adapter(m)
-            if adapter is not None and m is not root:
+            if adapter is not None:
                 self._adapters[m] = adapter
                 inside_neuron.update(c for c in m.modules() if c is not m)
             self._handles.append(
@@ -292,7 +291,8 @@ class Profiler:
                 T = adapter.timesteps(frame.module, inputs, spk)
                 if T is not None and self.timesteps is not None and T != self.timesteps:
                     raise ValueError(
-                        f"layer '{frame.name}': multi-step neuron ran {T} timesteps, but "
+                        f"layer '{frame.name}' ({type(frame.module).__name__}): multi-step "
+                        f"neuron ran {T} timesteps, but "
                         f"timesteps={self.timesteps} was given"
                     )
                 s = self._site(frame, adapter.op(frame.module), "neuron")
