@@ -20,7 +20,7 @@ Prices never count: every count comes from the Profile's columns, every energy f
     compute: MACs x (mult + add) + SOPs x add + one add per bias read;
     addressing: spike-driven sites one add per weight fetched (+ one MAC per input spike to
     locate a convolution's first output), analog sites one add per input and output element
-    (+ per weight of one output channel's kernel set for convolutions);
+    (+ C_out x kernel size once per sample for convolutions);
     neuron: leaky neurons one MAC per update (leak) and, all neurons, one add per spike (reset);
     chips with ``events.neuron_update*`` use those (active = updates that emitted a spike);
     memory: every access one word of ``word_bits`` (default: the precision's width) priced
@@ -267,10 +267,9 @@ def _price(df: pd.DataFrame, hw: HardwareProfile, mode: str, precision: str, sop
         if o["charge_other"]:
             comp["compute_pj"] = comp["compute_pj"] + np.where(other, df["elementwise_ops"], 0.0) * e_add
         if o["addressing"] and not hw.includes_memory:
-            calls_ps = df["calls"] / o["samples"]
             addr_spike = df["weight_reads"] * e_add + np.where(conv, 2.0 * df["spike_reads"], 0.0) * (p.e_neuron_mac or 0.0)
             addr_analog = (df["in_elems"] + df["out_elems"]
-                           + np.where(conv, df["out_channels"] * df["kernel_elems"] * calls_ps, 0.0)) * e_add
+                           + np.where(conv, df["out_channels"] * df["kernel_elems"], 0.0)) * e_add
             comp["addressing_pj"] = np.where(syn & spike_in, addr_spike, 0.0) + np.where(analog_in, addr_analog, 0.0)
 
     # neurons
@@ -289,7 +288,7 @@ def _price(df: pd.DataFrame, hw: HardwareProfile, mode: str, precision: str, sop
         raise hw.missing("events.neuron_update", f"profile {hw.name!r} prices no neuron update")
 
     # memory
-    if not hw.includes_memory and (hw.has_sram() or True):
+    if not hw.includes_memory:
         if not hw.has_sram():
             raise hw.missing("sram", "the full convention prices memory accesses from SRAM entries")
         wb = o["word_bits"]
