@@ -34,8 +34,10 @@ Prices never count: every count comes from the Profile's columns, every energy f
     routing: output spikes x (``events.spike`` + ``hops`` x ``events.tile_hop``) where the
     profile has them. ``flags.includes_memory`` drops the memory term (the chip's event
     energies contain it); ``flags.all_in`` keeps only the event energies.
-    Element-wise ops of kind ``other`` cost one add per element op (``charge_other``); the
-    Lemaire model has no such ops.
+    Element-wise ops (the ``elementwise_ops`` column: residual adds, scales, BN, softmax,
+    analog reductions) cost one mult each for mul/scale/div, one mult + add for batch_norm /
+    layer_norm, one add otherwise (``charge_elementwise``; softmax's exponentials are thus
+    under-priced). The Lemaire model has no such ops.
 
 Every energy is per sample (one inference of one input, all timesteps): counts are divided
 by ``profile.samples``. Where a profile gives low / high for a constant, the whole estimate
@@ -61,6 +63,8 @@ MODES = ("paper", "full")
 SOPS = ("exact", "rate", "lemaire")
 COMPONENTS = ("compute_pj", "addressing_pj", "neuron_pj", "memory_pj", "routing_pj")
 _LEAKY = ("lif", "plif", "leaky", "neuron", "alif", "klif")
+_MULT_LIKE = ("mul", "scale", "div")          # one multiply per element op
+_MAC_LIKE = ("batch_norm", "layer_norm")      # one multiply-add (affine) per element op
 _WHICH = ("nominal", "low", "high")
 
 
@@ -239,7 +243,6 @@ def _price(df: pd.DataFrame, hw: HardwareProfile, mode: str, precision: str, sop
     """Component energies (pJ per sample) of every site on one profile at one range end."""
     syn = df["kind"].isin(("synaptic", "attention")).to_numpy()
     neu = (df["kind"] == "neuron").to_numpy()
-    other = (df["kind"] == "other").to_numpy()
     macs = np.where(syn, df["macs"].to_numpy(), 0.0)
     sop = np.where(syn, _sops(df, sops).to_numpy(), 0.0)
     p = _resolve_prices(hw, precision, which, o["mac_host"], need_mac=bool(macs.sum() > 0))
@@ -264,8 +267,12 @@ def _price(df: pd.DataFrame, hw: HardwareProfile, mode: str, precision: str, sop
     # compute extras: bias adds, element-wise ops
     if e_add is not None:
         comp["compute_pj"] = comp["compute_pj"] + np.where(syn, df["bias_reads"], 0.0) * e_add
-        if o["charge_other"]:
-            comp["compute_pj"] = comp["compute_pj"] + np.where(other, df["elementwise_ops"], 0.0) * e_add
+        if o["charge_elementwise"] and p.e_neuron_mac is not None:
+            op = df["op"].astype(str)
+            e_mult = p.e_neuron_mac - e_add
+            per_op = np.where(op.isin(_MULT_LIKE), e_mult,
+                              np.where(op.isin(_MAC_LIKE), p.e_neuron_mac, e_add))
+            comp["compute_pj"] = comp["compute_pj"] + df["elementwise_ops"].to_numpy() * per_op
         if o["addressing"] and not hw.includes_memory:
             addr_spike = df["weight_reads"] * e_add + np.where(conv, 2.0 * df["spike_reads"], 0.0) * (p.e_neuron_mac or 0.0)
             addr_analog = (df["in_elems"] + df["out_elems"]
@@ -336,7 +343,7 @@ def estimate(
     timesteps: int | None = None,
     mac_host: Any = "profile",
     addressing: bool = True,
-    charge_other: bool = True,
+    charge_elementwise: bool = True,
 ) -> EnergyReport:
     """Price a profile on one or more hardware profiles (names, paths or loaded profiles).
 
@@ -355,7 +362,7 @@ def estimate(
         mac_host: where chips without analog MACs price them: ``"profile"`` (their
             ``flags.host``), a profile name / object, or ``None`` to refuse with an error.
         addressing: charge Lemaire's addressing operations in ``full``.
-        charge_other: charge element-wise ops (kind ``other``) one add each in ``full``.
+        charge_elementwise: charge the ``elementwise_ops`` column in ``full`` (see above).
 
     Returns an :class:`EnergyReport`; every energy is per sample.
     """
@@ -389,7 +396,7 @@ def estimate(
         "timesteps": int(timesteps),
         "mac_host": mac_host if isinstance(mac_host, (str, type(None))) else getattr(mac_host, "name", str(mac_host)),
         "addressing": bool(addressing),
-        "charge_other": bool(charge_other),
+        "charge_elementwise": bool(charge_elementwise),
         "samples": profile.samples,
     }
     priced_opts = dict(opts, mac_host=mac_host)

@@ -226,3 +226,16 @@ def test_multiple_hardware_names_and_objects():
     rep = estimate(prof, [load_hardware("cmos45nm"), "truenorth"])
     assert list(rep.totals["total_pj"]) == pytest.approx([90.0, 2600.0])
     assert not math.isnan(rep.totals["total_mj"].sum())
+
+
+def test_full_prices_elementwise_ops_paper_does_not():
+    prof = make_profile([
+        dict(op="add", kind="other", elementwise_ops=100),
+        dict(op="scale", kind="other", elementwise_ops=10),
+        dict(op="batch_norm", kind="other", elementwise_ops=5),
+    ])
+    assert estimate(prof, "cmos45nm", "paper").totals["total_pj"].iloc[0] == 0
+    full = estimate(prof, "cmos45nm", "full").totals.iloc[0]
+    assert full["compute_pj"] == pytest.approx(100 * 0.9 + 10 * 3.7 + 5 * 4.6)
+    off = estimate(prof, "cmos45nm", "full", charge_elementwise=False).totals.iloc[0]
+    assert off["total_pj"] == 0
