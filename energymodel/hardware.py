@@ -118,9 +118,23 @@ class _DuplicateKeyLoader(yaml.SafeLoader):
     :func:`_plain`, which reports duplicate keys instead of silently keeping the last."""
 
 
+_MAX_NODES = 100_000  # a hardware file has hundreds of nodes; aliases must not blow it up
+
+
+class _TooLarge(Exception):
+    pass
+
+
 def _plain(node: yaml.Node, loader: yaml.SafeLoader, path: str, lines: dict[str, int],
-           problems: list[tuple[int | None, str, str]], depth: int = 0) -> Any:
-    """Turn a composed node into plain Python, recording the line of every field path."""
+           problems: list[tuple[int | None, str, str]], depth: int = 0,
+           budget: list[int] | None = None) -> Any:
+    """Turn a composed node into plain Python, recording the line of every field path.
+    Alias expansion is bounded (``_MAX_NODES``), so 'billion laughs' text cannot hang it."""
+    if budget is None:
+        budget = [_MAX_NODES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooLarge
     if depth > 50:
         problems.append((node.start_mark.line + 1, path or "<root>", "nested too deeply"))
         return None
@@ -141,11 +155,11 @@ def _plain(node: yaml.Node, loader: yaml.SafeLoader, path: str, lines: dict[str,
                                  f"duplicate key {key!r} (first at line {lines.get(sub, '?')})"))
                 continue
             lines[sub] = knode.start_mark.line + 1
-            out[key] = _plain(vnode, loader, sub, lines, problems, depth + 1)
+            out[key] = _plain(vnode, loader, sub, lines, problems, depth + 1, budget)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [
-            _plain(v, loader, f"{path}[{i}]", lines, problems, depth + 1)
+            _plain(v, loader, f"{path}[{i}]", lines, problems, depth + 1, budget)
             for i, v in enumerate(node.value)
         ]
     return loader.construct_object(node)
@@ -167,6 +181,9 @@ def _parse(text: str, file: str) -> tuple[Any, dict[str, int], list[Problem]]:
         line = mark.line + 1 if mark is not None else None
         msg = " ".join(str(x) for x in (e.context, e.problem) if x) or "invalid YAML"
         return None, lines, [Problem(file, line, "<yaml>", f"not valid YAML: {msg}")]
+    except _TooLarge:
+        return None, lines, [Problem(file, None, "<yaml>",
+                                     f"too large: more than {_MAX_NODES} nodes once aliases are expanded")]
     except RecursionError:
         return None, lines, [Problem(file, None, "<yaml>", "not valid YAML: nested too deeply")]
     except Exception as e:  # YAMLError, bad timestamps, odd scalars: all are file problems

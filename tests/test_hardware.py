@@ -243,3 +243,14 @@ def test_cli_hw_commands(tmp_path):
     assert r.stdout.count("unknown unit") >= 10  # every misspelt unit listed, not just the first
     r = _cli("hw", "validate", str(tmp_path / "missing.yaml"))
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_alias_bomb_is_refused_quickly():
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        levels.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
+    text = "\n".join(levels) + "\n"
+    problems = validate_hardware_text(text, "bomb.yaml")
+    assert problems and "too large" in problems[0].message
+    with pytest.raises(HardwareError, match="too large"):
+        load_hardware_text(text, "bomb.yaml")
