@@ -69,6 +69,21 @@ def hw_show(name: str = typer.Argument(..., help="profile name or path to a YAML
         width = f" {int(r.width_bits)}-bit" if r.width_bits == r.width_bits and r.width_bits else ""
         flag = " (interpolated)" if r.interpolated else ""
         typer.echo(f"  {what:<34} {r.value:>9g} {r.unit}{rng}{width}{flag}  -- {r.citation}")
+        entry = _raw_entry(p, r.section, r.name, r.precision)
+        for key in ("note", "derivation"):
+            if key in entry:
+                for i, ln in enumerate(str(entry[key]).strip().splitlines()):
+                    typer.echo(f"      {key + ':' if i == 0 else '':<12} {ln.strip()}")
+
+
+def _raw_entry(p: "_hw.HardwareProfile", section: str, name: str, precision: str) -> dict:
+    if section == "events":
+        return p.data["events"][name]
+    if section == "arithmetic":
+        return p.data["arithmetic"][name][precision]
+    if section == "dram":
+        return p.data["dram"]
+    return {}
 
 
 @hw_app.command("validate")

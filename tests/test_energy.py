@@ -46,7 +46,8 @@ def test_spikingformer_log_arithmetic():
     t = rep.totals.iloc[0]
     assert t["total_pj"] == pytest.approx(4.6 * 0.521e9 + 0.9 * 12.51e9)
     assert round(t["total_mj"], 2) == 13.66
-    assert t["mode"] == "paper" and t["precision"] == "fp32" and t["sops"] == "exact"
+    assert t["mode"] == "paper" and t["precision"] == "fp32" and t["sops_source"] == "exact"
+    assert t["macs"] == 0.521e9 and t["sops"] == 12.51e9
 
 
 def _paper_profile(samples=2):
@@ -93,6 +94,7 @@ def test_paper_on_neuromorphic_prices_macs_on_host_or_refuses():
     assert t.loc["loihi", "total_pj"] == pytest.approx(23.6 * 1000 + 4.6 * 100)
     assert t.loc["truenorth", "total_pj"] == pytest.approx(26 * 1000 + 4.6 * 100)
     assert t.loc["loihi", "mac_priced_on"] == "cmos45nm"
+    assert "analog-input MACs of loihi priced on cmos45nm" in rep.to_latex()
     with pytest.raises(HardwareError, match=r"loihi\.yaml.*events\.mac"):
         estimate(prof, "loihi", "paper", mac_host=None)
     # no MACs to price: no host needed
