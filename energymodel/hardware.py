@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -536,7 +537,8 @@ def hardware_search_path() -> list[Path]:
     for part in extra.split(os.pathsep):
         if part.strip():
             out.append(Path(part.strip()).expanduser())
-    out.append(Path(__file__).resolve().parent.parent / "hwprofiles")
+    out.append(Path(__file__).resolve().parent.parent / "hwprofiles")  # source tree / editable
+    out.append(Path(sys.prefix) / "share" / "energymodel" / "hwprofiles")  # wheel install
     return out
 
 
