@@ -1,17 +1,23 @@
 """The ``energymodel`` command line: thin wrappers over the public API.
 
-Sub-apps are registered on :data:`app`; other commands (profile, compare, report) add their
-own ``app.add_typer(...)`` or ``@app.command()`` next to ``hw``.
+``profile`` (:func:`energymodel.workflow.profile_model_spec`), ``compare``
+(:func:`energymodel.report.compare.compare_attention`), ``report``
+(:func:`energymodel.report.build.build_reports`) and the ``hw`` sub-app. A user error
+(:class:`~energymodel.errors.UserError`, a bad hardware profile) prints one line ``error: ...``
+on stderr and exits with code 2, writing no file; typer's own usage errors also exit with 2.
 """
 
 from __future__ import annotations
 
+import functools
+import sys
 from pathlib import Path
-from typing import List
+from typing import Callable, List, Optional
 
 import typer
 
 from . import hardware as _hw
+from .errors import UserError
 
 app = typer.Typer(
     name="energymodel",
@@ -106,6 +112,159 @@ def hw_validate(paths: List[Path] = typer.Argument(..., help="YAML files to chec
         else:
             typer.echo(f"{path}: ok")
     raise typer.Exit(code)
+
+
+def _user_errors(fn: Callable) -> Callable:
+    """Run a command; a user error becomes one line on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (UserError, _hw.HardwareError) as e:
+            typer.echo(f"error: {' '.join(str(e).split())}", err=True)
+            raise typer.Exit(2)
+
+    return wrapper
+
+
+_HW_HELP = "hardware profile: a shipped name (energymodel hw list) or a YAML file; repeat"
+_MODE_HELP = "pricing convention: paper (E_MAC x MACs + E_AC x SOPs) or full (Lemaire et al. 2022)"
+_OUT_HELP = "write the table here; the format follows the suffix: .csv .json .md .tex"
+
+
+@app.command("profile")
+@_user_errors
+def profile_cmd(
+    model: str = typer.Argument(..., help="zoo name (e.g. sdt-8-512) or package.module:callable "
+                                "returning an nn.Module"),
+    hw: List[str] = typer.Option(["cmos45nm"], "--hw", help=_HW_HELP),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c",
+                                              help="weights, read with torch.load(weights_only=True)"),
+    input_shape: Optional[str] = typer.Option(None, "--input-shape",
+                                              help="one sample's shape, e.g. 3,224,224 (default: "
+                                              "the zoo config or the model's input_shape)"),
+    input: str = typer.Option("random", "--input", help="input generator: random (uniform "
+                              "[0,1) images), normal, spikes:RATE"),
+    timesteps: Optional[int] = typer.Option(None, "--timesteps", "-T", min=1,
+                                            help="timesteps T (zoo default otherwise)"),
+    batch_size: int = typer.Option(1, "--batch-size", "-b", min=1, help="samples per batch"),
+    batches: int = typer.Option(1, "--batches", "-n", min=1,
+                                help="batches to profile (counts are summed, rates averaged)"),
+    mode: str = typer.Option("paper", "--mode", help=_MODE_HELP),
+    seed: int = typer.Option(0, "--seed", help="seed of the input generator"),
+    calibrate: Optional[bool] = typer.Option(
+        None, "--calibrate/--no-calibrate",
+        help="set BatchNorm statistics from the first batch (default: for zoo models without "
+        "a checkpoint, whose random weights otherwise leave the neurons silent)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help=_OUT_HELP),
+    layers: bool = typer.Option(True, "--layers/--no-layers", help="print the per-layer table"),
+) -> None:
+    """Profile a model on generated inputs and price it on one or more chips.
+
+    Prints a per-layer table (rates, MACs, ACs, energy per chip) and the totals in mJ per
+    sample; --out writes the report (.csv: per layer, .json: everything, .md: totals and
+    layers, .tex: the paper table).
+
+    Examples:
+
+      energymodel profile sdt-1-64-tiny --hw cmos45nm --hw loihi --hw fpga --timesteps 2
+
+      energymodel profile sdt-8-512 --hw cmos45nm --hw loihi --timesteps 4 --out sdt.csv
+
+      energymodel profile mypkg.models:my_snn --checkpoint ckpt.pth --input-shape 3,224,224
+      --batches 20 --out my.tex
+    """
+    from .report import tables  # noqa: PLC0415
+    from .workflow import profile_model_spec  # noqa: PLC0415
+
+    tables.check_output_path(out)
+    run = profile_model_spec(model, hw, checkpoint=checkpoint, input_shape=input_shape,
+                             input=input, timesteps=timesteps, batch_size=batch_size,
+                             batches=batches, mode=mode, seed=seed, calibrate=calibrate,
+                             progress=sys.stderr.isatty() or batches > 1)
+    rep, prof, st = run.report, run.profile, run.settings
+    typer.echo(f"{st['model']}: {prof.samples} sample(s), T={st['timesteps']}, input "
+               f"{st['input']} {tuple(st['input_shape'])}"
+               + (", BatchNorm calibrated (random weights)" if st["calibrated_bn"] else "")
+               + (f", weights {st['checkpoint']}" if st["checkpoint"] else ""))
+    typer.echo(f"{rep.convention()}")
+    if layers:
+        unit = tables.layer_unit(rep)
+        lt = tables.layer_energy_table(prof, rep, energy_unit=unit)
+        shown = tables.terminal_rows(lt).drop(columns=["layer", "in_kind"])
+        shown = shown.rename(columns=lambda c: c.split("[", 1)[1].rstrip("]")
+                             if c.startswith("energy_") else c.replace("neuron_updates", "updates"))
+        typer.echo(f"\nper layer, per sample (counts; energy per chip in {unit}):")
+        typer.echo(tables.format_terminal(shown))
+    typer.echo("totals, per sample (mJ):")
+    typer.echo(tables.format_terminal(tables.totals_table(rep)))
+    if prof.unrecognized:
+        typer.echo("ops without a count rule (not counted): "
+                   + ", ".join(f"{k} x{v}" for k, v in sorted(prof.unrecognized.items())))
+    if out is not None:
+        tables.write_energy_report(rep, out, caption=f"{st['model']}: energy per sample (mJ); "
+                                   f"{rep.convention()}.")
+        typer.echo(f"wrote {out}")
+
+
+@app.command("compare")
+@_user_errors
+def compare_cmd(
+    tokens: int = typer.Option(196, "--tokens", "-N", min=1, help="tokens N"),
+    dim: int = typer.Option(512, "--dim", "-D", min=1, help="embedding dimension D"),
+    heads: int = typer.Option(8, "--heads", "-H", min=1, help="attention heads"),
+    timesteps: int = typer.Option(4, "--timesteps", "-T", min=1, help="timesteps of the "
+                                  "spiking blocks (vanilla runs one step)"),
+    rate: float = typer.Option(0.2, "--rate", min=0.0, max=1.0,
+                               help="firing rate of the seeded Bernoulli spike input"),
+    seed: int = typer.Option(0, "--seed", help="seed of the input and the weights"),
+    hw: List[str] = typer.Option(["cmos45nm"], "--hw", help=_HW_HELP),
+    mode: str = typer.Option("paper", "--mode", help=_MODE_HELP),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help=_OUT_HELP),
+) -> None:
+    """Compare vanilla, SSA, SDSA and SASA attention at one shape on the same spike input.
+
+    Per mechanism: measured MACs, ACs, firing rates, energy per chip and the ratio to vanilla
+    (whole block, and the attention core alone). Vanilla runs one step on the analog
+    time-average of the spike input.
+
+    Example:
+
+      energymodel compare --tokens 196 --dim 512 --heads 8 --timesteps 4 --hw cmos45nm
+      --hw loihi --hw fpga --out cmp.json
+    """
+    from .report import tables  # noqa: PLC0415
+    from .report.compare import compare_attention  # noqa: PLC0415
+
+    tables.check_output_path(out)
+    df = compare_attention(tokens, dim, heads, timesteps, hw, rate=rate, seed=seed, mode=mode)
+    typer.echo(df.attrs["caption"] + "\n")
+    typer.echo(tables.format_terminal(tables.transpose(df, "mechanism")))
+    if out is not None:
+        tables.write_table(df, out, caption=df.attrs["caption"], label="tab:attention",
+                           meta=df.attrs["settings"])
+        typer.echo(f"wrote {out}")
+
+
+@app.command("report")
+@_user_errors
+def report_cmd(
+    out_dir: Path = typer.Option(Path("reports"), "--out-dir", "-o",
+                                 help="folder for the tables and figures (created)"),
+    quick: bool = typer.Option(False, "--quick", help="small models and shapes only (seconds; "
+                               "for tests), not the committed reports"),
+) -> None:
+    """Regenerate every paper-style table and figure (PNG and PDF) and reports/README.md.
+
+    Example:
+
+      energymodel report --out-dir reports/
+    """
+    from .report.build import build_reports  # noqa: PLC0415
+
+    files = build_reports(out_dir, quick=quick, log=lambda m: typer.echo(m, err=True))
+    typer.echo(f"wrote {len(files)} files to {out_dir}")
 
 
 def main() -> None:

@@ -1,0 +1,5 @@
+"""``python -m energymodel``: the command line."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,166 @@
+"""``energymodel compare``: the four attention mechanisms at one shape, measured on the same
+seeded spike input, profiled, priced on several chips, one row per mechanism.
+
+>>> from energymodel.report.compare import compare_attention
+>>> df = compare_attention(196, 512, 8, 4, ["cmos45nm", "loihi"], rate=0.2)
+>>> print(df.attrs["caption"])
+
+Input of the comparison (the choice, stated in every caption):
+
+* SSA, SDSA and SASA run all ``timesteps`` steps on one Bernoulli spike tensor
+  ``[T, 1, N, D]`` of firing ``rate`` (seeded), exactly as
+  :func:`energymodel.attention.compare.compare_mechanisms` builds it;
+* the vanilla (ANN) block runs **one step on the analog version of that input**: its mean over
+  the T steps, the value the spike train encodes (an ANN sees a real-valued activation once;
+  fed the binary tensor itself, its projections would be counted as accumulates, which no ANN
+  accelerator does). With ``T = 1`` the mean is the binary tensor itself.
+
+Weights are random (seeded); BatchNorm statistics of the spiking blocks are calibrated on the
+input (``bn_shift``), so their neurons fire at plausible rates; the measured rates are in the
+table. Energy is per sample (one input, all steps).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import pandas as pd
+import torch
+
+from ..counting import profile as _profile
+from ..energy import MODES, estimate
+from ..errors import UserError
+from ..hardware import HardwareProfile
+from ..workflow import load_hardware_list
+
+__all__ = ["compare_attention", "MECHANISM_ORDER", "COMPARE_DEFAULTS"]
+
+MECHANISM_ORDER = ("vanilla", "ssa", "sdsa", "sasa")
+COMPARE_DEFAULTS = dict(tokens=196, dim=512, heads=8, timesteps=4, rate=0.2, seed=0)
+
+
+def _spike_input(timesteps: int, tokens: int, dim: int, rate: float, seed: int) -> torch.Tensor:
+    # identical to compare_mechanisms' input (same generator, same draw)
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    return (torch.rand((timesteps, 1, tokens, dim), generator=g) < rate).float()
+
+
+def _check(tokens: int, dim: int, heads: int, timesteps: int, rate: float, mode: str) -> None:
+    if tokens < 1 or dim < 1 or heads < 1 or timesteps < 1:
+        raise UserError(f"tokens, dim, heads and timesteps must be >= 1 (got {tokens}, {dim}, "
+                        f"{heads}, {timesteps})")
+    if dim % heads:
+        raise UserError(f"dim {dim} is not divisible by heads {heads}")
+    if not 0.0 <= rate <= 1.0:
+        raise UserError(f"rate must be within [0, 1] (got {rate})")
+    if mode not in MODES:
+        raise UserError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+
+
+def compare_attention(
+    tokens: int = 196,
+    dim: int = 512,
+    heads: int = 8,
+    timesteps: int = 4,
+    hardware: Sequence[str | HardwareProfile] = ("cmos45nm",),
+    rate: float = 0.2,
+    seed: int = 0,
+    mode: str = "paper",
+    *,
+    bn_shift: float = 0.5,
+    mechanisms: Sequence[str] = MECHANISM_ORDER,
+) -> pd.DataFrame:
+    """Measure, price and tabulate the attention mechanisms at ``(tokens, dim, heads)``.
+
+    One row per mechanism; columns: ``mechanism, timesteps, input_rate, q_rate, k_rate,
+    v_rate, attn_rate`` (measured firing rates, ``NaN`` where a block has no such neurons),
+    ``macs, acs`` (per sample, whole block: projections + attention), ``attention_macs,
+    attention_acs`` (the attention products and sums only), ``analytic_macs, analytic_acs``
+    (closed form with the measured rates: a cross-check, spiking blocks only), and per hardware
+    ``energy_pj[hw]`` (whole block), ``ratio_to_vanilla[hw]`` (E / E_vanilla),
+    ``core_pj[hw]`` (attention products and sums only, the ``f(Q, K, V)`` row of the SDT
+    paper's Table 1) and ``core_ratio_to_vanilla[hw]``.
+
+    ``df.attrs`` holds ``caption`` (the input choice, the convention) and ``settings``.
+    """
+    _check(tokens, dim, heads, timesteps, rate, mode)
+    hws = load_hardware_list(hardware)
+    mechs = [m.lower() for m in mechanisms]
+    unknown = [m for m in mechs if m not in MECHANISM_ORDER]
+    if unknown:
+        raise UserError(f"unknown mechanisms {unknown}; known: {', '.join(MECHANISM_ORDER)}")
+    from ..attention import build_attention  # noqa: PLC0415
+    from ..attention.compare import compare_mechanisms  # noqa: PLC0415
+
+    spiking = [m for m in mechs if m != "vanilla"]
+    profiles: dict[str, Any] = {}
+    rows: dict[str, dict[str, Any]] = {}
+    if spiking:
+        cmp = compare_mechanisms(tokens=tokens, dim=dim, heads=heads, timesteps=timesteps,
+                                 rate=rate, seed=seed, mechanisms=spiking, bn_shift=bn_shift)
+        for r in cmp.table.to_dict(orient="records"):
+            rows[r["mechanism"]] = r
+        profiles.update(cmp.profiles)
+    if "vanilla" in mechs:
+        x = _spike_input(timesteps, tokens, dim, rate, seed)
+        xin = x.mean(0, keepdim=True)
+        torch.manual_seed(seed)
+        module = build_attention("vanilla", dim, heads).eval()
+        prof = _profile(module, (xin,), batch_dim=1)
+        df = prof.layers
+        n = prof.samples
+        att = df[df["kind"] == "attention"]
+        rows["vanilla"] = {
+            "mechanism": "vanilla", "timesteps": 1, "input_rate": float((xin != 0).float().mean()),
+            "q_rate": float("nan"), "k_rate": float("nan"), "v_rate": float("nan"),
+            "attn_rate": float("nan"),
+            "macs": float(df["macs"].sum()) / n, "acs": float(df["acs"].sum()) / n,
+            "attention_macs": float(att["macs"].sum()) / n,
+            "attention_acs": float(att["acs"].sum()) / n,
+            "analytic_macs": float("nan"), "analytic_acs": float("nan"),
+        }
+        profiles["vanilla"] = prof
+
+    keep = ["mechanism", "timesteps", "input_rate", "q_rate", "k_rate", "v_rate", "attn_rate",
+            "macs", "acs", "attention_macs", "attention_acs", "analytic_macs", "analytic_acs"]
+    table = pd.DataFrame([{k: rows[m].get(k, float("nan")) for k in keep} for m in mechs])
+    convention, hosted = "", []
+    for hw in hws:
+        e_all, e_core = [], []
+        for m in mechs:
+            rep = estimate(profiles[m], [hw], mode=mode)
+            convention = convention or rep.convention().split("; analog-input")[0]
+            t = rep.totals.iloc[0]
+            if t["macs"] > 0 and t["mac_priced_on"] != hw.name:
+                hosted.append(f"{m} on {hw.name}: analog MACs priced on {t['mac_priced_on']}")
+            e_all.append(float(rep.totals["total_pj"].iloc[0]))
+            lay = rep.layers
+            e_core.append(float(lay.loc[lay["kind"] == "attention", "total_pj"].sum()))
+        table[f"energy_pj[{hw.name}]"] = e_all
+        table[f"core_pj[{hw.name}]"] = e_core
+    if "vanilla" in mechs:
+        van = table.index[table["mechanism"] == "vanilla"][0]
+        for hw in hws:
+            for what, col in (("ratio_to_vanilla", "energy_pj"), ("core_ratio_to_vanilla", "core_pj")):
+                c = f"{col}[{hw.name}]"
+                base = table.at[van, c]
+                table[f"{what}[{hw.name}]"] = table[c] / base if base else float("nan")
+    order = keep + [f"{c}[{hw.name}]" for hw in hws
+                    for c in ("energy_pj", "ratio_to_vanilla", "core_pj", "core_ratio_to_vanilla")
+                    if f"{c}[{hw.name}]" in table.columns]
+    table = table[order]
+    settings = dict(tokens=tokens, dim=dim, heads=heads, timesteps=timesteps, rate=rate,
+                    seed=seed, mode=mode, bn_shift=bn_shift, hardware=[h.name for h in hws],
+                    weights="random (seeded)", vanilla_input="time-average of the spike input, "
+                    "one step (analog)")
+    table.attrs["settings"] = settings
+    table.attrs["caption"] = (
+        f"Attention blocks at N={tokens} tokens, D={dim}, H={heads}. SSA/SDSA/SASA: T={timesteps} "
+        f"steps on one seeded Bernoulli spike input of rate {rate:g} (seed {seed}); vanilla: one "
+        f"step on the analog time-average of that same input. Random seeded weights, BatchNorm "
+        f"calibrated on the input (shift {bn_shift:g}). Counts per sample; energy_pj: whole block "
+        f"(Q/K/V/output projections + attention), core_pj: attention products and sums only; "
+        f"ratio_to_vanilla = E / E_vanilla. {convention[:1].upper() + convention[1:]}"
+        + (f"; {'; '.join(hosted)} (the chip has no multiplier)" if hosted else "") + "."
+    )
+    return table
