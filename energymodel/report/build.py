@@ -1,0 +1,232 @@
+"""``energymodel report``: regenerate every paper-style table and figure from scratch.
+
+>>> from energymodel.report.build import build_reports
+>>> files = build_reports("reports/")          # a few minutes on 2 CPU cores
+>>> files = build_reports(tmp, quick=True)     # tiny shapes and models, seconds (tests)
+
+What is made (``quick`` only shrinks shapes, models and the token sweep; the files are the same):
+
+1. ``fig1_attention_by_hardware``: the four attention blocks at N=196, D=512, H=8, T=4 on every
+   shipped hardware profile (grouped bars, log scale); table ``attention_compare``.
+2. ``fig2_layer_breakdown``: per-layer energy of one model on cmos45nm, ``full`` convention,
+   stacked compute / neuron / memory; table ``layers``.
+3. ``fig3_firing_rates``: firing rate per neuron layer and timestep of the same model.
+4. ``fig4_attention_vs_tokens``: attention energy against N on cmos45nm (log-log); table
+   ``attention_vs_tokens``.
+5. ``fig5_reference_models``: whole-model energy of the reference models on every profile;
+   table ``reference_models`` (paper-table style, with the published 45 nm figures).
+
+Every model is measured, none is estimated analytically: ImageNet-size models run one image
+(batch 1) under the profiler (a few seconds each on a CPU core). Weights are random (seeded)
+with BatchNorm statistics calibrated on the input, so firing rates are plausible but not those
+of trained networks; every caption says so. Every file is written whole or not at all.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from .. import _tables
+from ..energy import estimate
+from ..hardware import list_hardware
+from ..workflow import DEFAULT_BN_SHIFT, load_hardware_list, load_model, profile_model
+from . import figures
+from .compare import compare_attention
+from .tables import write_table
+
+__all__ = ["build_reports", "REFERENCE_MODELS", "PUBLISHED_MJ", "report_plan"]
+
+#: reference models of figure 5 / table ``reference_models`` (all measured, batch 1)
+REFERENCE_MODELS = (
+    "spikformer-8-384", "spikformer-8-512", "spikformer-8-768",
+    "sdt-8-384", "sdt-8-512", "sdt-8-768",
+    "saformer-8-512", "vit-8-512",
+    "spikformer-4-384-cifar", "sdt-2-512-cifar100", "saformer-4-384-cifar", "vit-4-384-cifar",
+)
+QUICK_MODELS = ("sdt-1-64-tiny", "spikformer-1-64-tiny", "saformer-1-64-tiny", "vit-1-64-tiny")
+
+#: published energy per image on 45 nm CMOS (paper convention, T = 4, trained weights)
+PUBLISHED_MJ = {
+    "spikformer-8-512": (11.58, "Spikformer, ICLR 2023, Table 3"),
+    "spikformer-8-768": (21.48, "Spikformer, ICLR 2023, Table 3"),
+    "sdt-8-384": (3.90, "Spike-driven Transformer, official README"),
+    "sdt-6-512": (3.56, "Spike-driven Transformer, official README"),
+    "sdt-8-512": (4.50, "Spike-driven Transformer, official README"),
+    "sdt-10-512": (5.53, "Spike-driven Transformer, official README"),
+    "sdt-8-768": (6.09, "Spike-driven Transformer, official README"),
+}
+
+
+def report_plan(quick: bool = False) -> dict[str, Any]:
+    """The shapes and models each part uses."""
+    if quick:
+        return dict(compare=dict(tokens=16, dim=32, heads=4, timesteps=2), sweep_dim=32,
+                    sweep_heads=4, sweep_tokens=(8, 16, 32), breakdown_model="sdt-1-64-tiny",
+                    breakdown_batches=1, models=QUICK_MODELS)
+    return dict(compare=dict(tokens=196, dim=512, heads=8, timesteps=4), sweep_dim=512,
+                sweep_heads=8, sweep_tokens=(16, 49, 196, 400, 784, 1024),
+                breakdown_model="sdt-2-512-cifar", breakdown_batches=2, models=REFERENCE_MODELS)
+
+
+def _tables_all(df: pd.DataFrame, stem: Path, caption: str, label: str,
+                meta: dict | None = None) -> list[Path]:
+    return [write_table(df, f"{stem}.{ext}", caption=caption, label=label, meta=meta)
+            for ext in ("csv", "md", "tex", "json")]
+
+
+def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
+                  hardware: list[str] | None = None, rate: float = 0.2, seed: int = 0,
+                  log: Callable[[str], None] | None = None) -> list[Path]:
+    """Regenerate every table and figure in ``out_dir`` (created) and its ``README.md`` index;
+    return the paths written."""
+    log = log or (lambda m: None)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    hw_names = list(hardware or list_hardware())
+    hws = load_hardware_list(hw_names)
+    plan = report_plan(quick)
+    files: list[Path] = []
+    index: list[tuple[str, str]] = []
+    t0 = time.time()
+
+    # 1. attention mechanisms per hardware
+    c = plan["compare"]
+    log(f"[1/5] attention comparison N={c['tokens']} D={c['dim']} on {', '.join(hw_names)}")
+    cmp = compare_attention(c["tokens"], c["dim"], c["heads"], c["timesteps"], hws, rate=rate,
+                            seed=seed)
+    files += _tables_all(cmp, out / "attention_compare", cmp.attrs["caption"], "tab:attention",
+                         cmp.attrs["settings"])
+    files += figures.plot_attention_by_hardware(cmp, out / "fig1_attention_by_hardware")
+    index += [("fig1_attention_by_hardware.png", "Energy per sample of the four attention blocks "
+               f"(N={c['tokens']}, D={c['dim']}, H={c['heads']}, T={c['timesteps']}, input rate "
+               f"{rate:g}) on every hardware profile, log scale; paper convention."),
+              ("attention_compare.{csv,md,tex,json}", cmp.attrs["caption"])]
+
+    # 4. energy against tokens (cmos45nm)
+    log(f"[2/5] attention energy against tokens N in {plan['sweep_tokens']}")
+    sweep_hw = "cmos45nm" if "cmos45nm" in hw_names else hw_names[0]
+    parts = []
+    for n in plan["sweep_tokens"]:
+        d = compare_attention(n, plan["sweep_dim"], plan["sweep_heads"], c["timesteps"],
+                              [sweep_hw], rate=rate, seed=seed)
+        d.insert(0, "tokens", n)
+        parts.append(d)
+        sweep_caption = d.attrs["caption"].replace(f"N={n} tokens", "N tokens (column tokens)")
+    sweep = pd.concat(parts, ignore_index=True)
+    files += _tables_all(sweep, out / "attention_vs_tokens", sweep_caption, "tab:tokens")
+    files += figures.plot_energy_vs_tokens(sweep, sweep_hw, out / "fig4_attention_vs_tokens",
+                                           title=f"Attention energy against tokens N on "
+                                           f"{sweep_hw} (D={plan['sweep_dim']}, "
+                                           f"T={c['timesteps']}, input rate {rate:g})")
+    index += [("fig4_attention_vs_tokens.png", "Attention energy per sample against the number of "
+               "tokens N on " + sweep_hw + ", log-log: left the attention core (vanilla Q Kᵀ and "
+               "A V grow as N², SDSA/SASA column sums as N), right the whole block."),
+              ("attention_vs_tokens.{csv,md,tex,json}", "The sweep behind figure 4, one "
+               "comparison table per N.")]
+
+    # 2 + 3. one model in detail
+    name = plan["breakdown_model"]
+    log(f"[3/5] per-layer breakdown and firing rates of {name}")
+    ms = load_model(name)
+    prof = profile_model(ms.model, ms.input_shape, batch_size=1,
+                         batches=plan["breakdown_batches"], timesteps=ms.timesteps, seed=seed,
+                         calibrate=True)
+    bd_hw = sweep_hw
+    rep = estimate(prof, [bd_hw], mode="full")
+    cols = ["hardware", "layer", "site", "op", "kind", "macs", "sops", "neuron_updates",
+            "compute_pj", "addressing_pj", "neuron_pj", "memory_pj", "routing_pj", "total_pj"]
+    lay_caption = (f"{name}: energy per sample and layer on {bd_hw}, {rep.convention()}. "
+                   f"Random seeded weights, BatchNorm calibrated on the input (shift "
+                   f"{DEFAULT_BN_SHIFT:g}); {prof.samples} random images.")
+    files.append(write_table(rep.layers[cols], out / "layers.csv", caption=lay_caption))
+    files.append(write_table(rep.layers[cols], out / "layers.json", caption=lay_caption))
+    files.append(_write(out / "layers_totals.tex", rep.to_latex(caption=lay_caption,
+                                                                 label="tab:layers")))
+    files += figures.plot_layer_breakdown(rep.layers, bd_hw, out / "fig2_layer_breakdown",
+                                          title=f"{name} on {bd_hw}: energy per layer "
+                                          f"(full convention)")
+    steps = prof.timesteps()
+    files.append(write_table(steps, out / "firing_rates.csv",
+                             caption=f"{name}: neuron firing rate per layer and timestep "
+                             f"(random weights, calibrated BatchNorm)."))
+    files += figures.plot_firing_heatmap(steps, out / "fig3_firing_rates",
+                                         title=f"{name}: firing rate per layer and timestep")
+    index += [("fig2_layer_breakdown.png", f"Energy per layer of {name} on {bd_hw} (full "
+               "convention), stacked by component: compute (arithmetic + addressing), neuron "
+               "updates, memory (SRAM accesses + routing)."),
+              ("layers.{csv,json}, layers_totals.tex", lay_caption),
+              ("fig3_firing_rates.png", f"Firing rate of every neuron layer of {name} at every "
+               "timestep (heat map)."),
+              ("firing_rates.csv", "The rates behind figure 3.")]
+
+    # 5. reference models
+    log(f"[4/5] reference models: {', '.join(plan['models'])}")
+    rows = []
+    for m in plan["models"]:
+        t = time.time()
+        ms = load_model(m)
+        prof = profile_model(ms.model, ms.input_shape, batch_size=1, batches=1,
+                             timesteps=ms.timesteps, seed=seed, calibrate=True)
+        r = estimate(prof, hws, mode="paper")
+        tot = r.totals.set_index("hardware")
+        pt = prof.totals()
+        row: dict[str, Any] = {"model": m, "T": ms.timesteps,
+                               "input": "x".join(str(s) for s in ms.input_shape),
+                               "params_M": sum(p.numel() for p in ms.model.parameters()) / 1e6,
+                               "spike_rate": float(pt["spike_rate"]),
+                               "gmacs": float(tot["macs"].iloc[0]) / 1e9,
+                               "gsops": float(tot["sops"].iloc[0]) / 1e9}
+        for h in hw_names:
+            row[f"energy_mj[{h}]"] = float(tot.loc[h, "total_mj"])
+        pub = PUBLISHED_MJ.get(m)
+        row["published_mj"] = pub[0] if pub else float("nan")
+        rows.append(row)
+        log(f"      {m}: {time.time() - t:.1f} s")
+        del ms, prof
+    ref = pd.DataFrame(rows)
+    ref_caption = ("Whole-model energy per image (mJ), paper convention (E_MAC x MACs + E_AC x "
+                   "SOPs, exact SOPs, fp32); every model measured by the profiler on one random "
+                   "image (batch 1), none estimated analytically. Random seeded weights with "
+                   f"BatchNorm calibrated on the input (shift {DEFAULT_BN_SHIFT:g}): firing rates "
+                   "(spike_rate) are plausible, not those of trained networks, so the energies "
+                   "differ from the published ones (published_mj: trained weights, 45 nm; "
+                   + "; ".join(sorted({v[1] for k, v in PUBLISHED_MJ.items()
+                                       if k in set(plan['models'])}) or ["none"])
+                   + "). Chips without multipliers price the analog MACs of the first layer "
+                   "on their host profile.")
+    files += _tables_all(ref, out / "reference_models", ref_caption, "tab:models")
+    files += figures.plot_reference_models(ref, hw_names, out / "fig5_reference_models",
+                                           title="Whole-model energy per image, paper "
+                                           "convention (random weights, calibrated BN)")
+    index += [("fig5_reference_models.png", "Whole-model energy per image of the reference "
+               "models on every hardware profile (log scale), with the published 45 nm figures "
+               "as black ticks."),
+              ("reference_models.{csv,md,tex,json}", ref_caption)]
+
+    # index
+    log("[5/5] README.md")
+    lines = ["# Reports", "",
+             "Generated by `energymodel report --out-dir reports/` "
+             f"({'quick plan, ' if quick else ''}{time.time() - t0:.0f} s on this machine); do "
+             "not edit by hand. Every figure is also a PDF of the same name; every table is "
+             "CSV, Markdown, LaTeX (booktabs) and JSON with its caption.", "",
+             "| file | what it shows |", "|---|---|"]
+    for f, what in index:
+        lines.append(f"| `{f}` | {' '.join(what.split()).replace('|', '/')} |")
+    lines += ["", "## Figures", ""]
+    for f, _ in index:
+        if f.endswith(".png"):
+            lines += [f"![{f}]({f})", ""]
+    files.append(_write(out / "README.md", "\n".join(lines) + "\n"))
+    log(f"done in {time.time() - t0:.0f} s")
+    return files
+
+
+def _write(path: Path, text: str) -> Path:
+    _tables.write(path, text)
+    return path

@@ -1,0 +1,226 @@
+"""Paper-style figures (matplotlib, Agg), each written as PNG and PDF.
+
+Every function takes a table that is already computed (a comparison, an energy report's layers,
+a profile's per-timestep rates) and only draws it: a plot never computes an energy. Colours are
+the Okabe-Ito palette (distinguishable with the common colour-vision deficiencies), bars also
+carry hatches, and every axis names its unit.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .._io import write_bytes_atomic  # noqa: E402
+
+__all__ = [
+    "OKABE_ITO",
+    "save_figure",
+    "plot_attention_by_hardware",
+    "plot_layer_breakdown",
+    "plot_firing_heatmap",
+    "plot_energy_vs_tokens",
+    "plot_reference_models",
+    "layer_groups",
+]
+
+#: Okabe & Ito (2008), "Color Universal Design": orange, sky blue, bluish green, yellow, blue,
+#: vermillion, reddish purple, black.
+OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000"]
+HATCHES = ["", "//", "..", "xx", "\\\\", "oo", "--", "++"]
+MECH_LABEL = {"vanilla": "Vanilla (ANN)", "ssa": "SSA (Spikformer)", "sdsa": "SDSA (SDT)",
+              "sasa": "SASA (SAFormer, our reading)"}
+
+plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9,
+                     "legend.fontsize": 8, "figure.dpi": 100, "savefig.dpi": 150,
+                     "axes.spines.top": False, "axes.spines.right": False,
+                     "pdf.fonttype": 42, "svg.hashsalt": "energymodel"})
+
+
+def save_figure(fig: "plt.Figure", stem: str | os.PathLike) -> list[Path]:
+    """Write ``stem.png`` and ``stem.pdf`` atomically (each whole or not at all); close the
+    figure. PDFs carry no creation date, so regenerating gives the same bytes."""
+    paths = []
+    for ext in ("png", "pdf"):
+        buf = io.BytesIO()
+        meta = {"CreationDate": None} if ext == "pdf" else {"Software": None}
+        fig.savefig(buf, format=ext, bbox_inches="tight", metadata=meta)
+        paths.append(write_bytes_atomic(f"{stem}.{ext}", buf.getvalue()))
+    plt.close(fig)
+    return paths
+
+
+def _hw_columns(df: pd.DataFrame, prefix: str) -> list[str]:
+    return [c[len(prefix) + 1:-1] for c in df.columns if c.startswith(prefix + "[")]
+
+
+def plot_attention_by_hardware(cmp: pd.DataFrame, stem: str | os.PathLike,
+                               column: str = "energy_pj", title: str | None = None) -> list[Path]:
+    """Figure 1: energy of each attention mechanism (bars) per hardware profile (groups), log
+    scale, from :func:`~energymodel.report.compare.compare_attention`'s table."""
+    hws = _hw_columns(cmp, column)
+    mechs = list(cmp["mechanism"])
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    width = 0.8 / len(mechs)
+    x = np.arange(len(hws))
+    for i, m in enumerate(mechs):
+        vals = [float(cmp.loc[cmp["mechanism"] == m, f"{column}[{h}]"].iloc[0]) / 1e6 for h in hws]
+        bars = ax.bar(x + (i - (len(mechs) - 1) / 2) * width, vals, width,
+                      label=MECH_LABEL.get(m, m), color=OKABE_ITO[i % 8],
+                      hatch=HATCHES[i % 8], edgecolor="black", linewidth=0.5)
+        for b, v in zip(bars, vals):
+            ax.annotate(f"{v:.3g}", (b.get_x() + b.get_width() / 2, v), ha="center",
+                        va="bottom", fontsize=6, rotation=90, xytext=(0, 2),
+                        textcoords="offset points")
+    ax.set_yscale("log")
+    ax.set_xticks(x, hws)
+    ax.set_xlabel("hardware profile")
+    ax.set_ylabel("energy per sample (µJ, log scale)")
+    s = cmp.attrs.get("settings", {})
+    ax.set_title(title or (f"Attention block energy, N={s.get('tokens')}, D={s.get('dim')}, "
+                           f"H={s.get('heads')}, T={s.get('timesteps')}, input rate "
+                           f"{s.get('rate')}"))
+    ax.margins(y=0.25)
+    ax.legend(ncol=2, frameon=False, loc="upper left")
+    ax.grid(axis="y", which="major", alpha=0.3)
+    return save_figure(fig, stem)
+
+
+def layer_groups(layers: pd.Series, depth: int = 2) -> pd.Series:
+    """Module paths grouped for a readable breakdown: ``block.3.attn.q_linear`` ->
+    ``block.3.attn`` (``depth`` name parts after a numeric index), ``patch_embed.proj_conv`` ->
+    ``patch_embed``; the root (``''``) -> ``(root)``."""
+
+    def one(name: str) -> str:
+        if not name:
+            return "(root)"
+        parts = name.split(".")
+        for i, p in enumerate(parts):
+            if p.isdigit():
+                return ".".join(parts[: i + depth])
+        return parts[0]
+
+    return layers.astype(str).map(one)
+
+
+def plot_layer_breakdown(layers: pd.DataFrame, hardware: str, stem: str | os.PathLike,
+                         title: str = "") -> list[Path]:
+    """Figure 2: per-layer energy of one model on one chip, stacked by component: compute
+    (arithmetic and addressing), neuron (state updates) and memory (SRAM accesses and spike
+    routing). ``layers``: :attr:`EnergyReport.layers` (``full`` convention for all three)."""
+    d = layers[layers["hardware"] == hardware].copy()
+    d["group"] = layer_groups(d["layer"])
+    comp = {
+        "compute (arithmetic + addressing)": d["compute_pj"] + d.get("addressing_pj", 0.0),
+        "neuron updates": d["neuron_pj"],
+        "memory (SRAM + routing)": d["memory_pj"] + d.get("routing_pj", 0.0),
+    }
+    g = pd.DataFrame(comp).groupby(d["group"], sort=False).sum() / 1e6  # µJ
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.45 * len(g) + 2.0), 3.6))
+    bottom = np.zeros(len(g))
+    for i, c in enumerate(g.columns):
+        ax.bar(np.arange(len(g)), g[c].to_numpy(), 0.7, bottom=bottom, label=c,
+               color=[OKABE_ITO[4], OKABE_ITO[0], OKABE_ITO[2]][i], hatch=HATCHES[i],
+               edgecolor="black", linewidth=0.4)
+        bottom += g[c].to_numpy()
+    ax.set_xticks(np.arange(len(g)), g.index, rotation=45, ha="right")
+    ax.set_xlabel("layer (module)")
+    ax.set_ylabel("energy per sample (µJ)")
+    ax.set_title(title or f"Energy per layer on {hardware}, by component")
+    ax.legend(frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    return save_figure(fig, stem)
+
+
+def plot_firing_heatmap(steps: pd.DataFrame, stem: str | os.PathLike, title: str = "") -> list[Path]:
+    """Figure 3: firing rate of every neuron layer (rows, in execution order) at every timestep
+    (columns), from :meth:`Profile.timesteps`."""
+    order = list(pd.unique(steps["site"]))
+    piv = steps.pivot_table(index="site", columns="t", values="rate", sort=False).reindex(order)
+    labels = [s.split(":")[0] or "(root)" for s in piv.index]
+    fig, ax = plt.subplots(figsize=(max(3.6, 0.6 * piv.shape[1] + 3.2), 0.22 * len(piv) + 1.4))
+    im = ax.imshow(piv.to_numpy(), aspect="auto", cmap="viridis", vmin=0.0,
+                   vmax=max(0.05, float(np.nanmax(piv.to_numpy()))), interpolation="nearest")
+    ax.set_yticks(np.arange(len(labels)), labels, fontsize=6)
+    ax.set_xticks(np.arange(piv.shape[1]), [str(int(t)) for t in piv.columns])
+    ax.set_xlabel("timestep t")
+    ax.set_ylabel("neuron layer")
+    cb = fig.colorbar(im, ax=ax)
+    cb.set_label("firing rate (spikes per neuron per step)")
+    ax.set_title(title or "Firing rate per layer and timestep")
+    return save_figure(fig, stem)
+
+
+def plot_energy_vs_tokens(sweep: pd.DataFrame, hardware: str, stem: str | os.PathLike,
+                          title: str = "") -> list[Path]:
+    """Figure 4: attention energy against the number of tokens N, log-log, one line per
+    mechanism: left the attention core (products and sums: quadratic for vanilla, linear for
+    SDSA and SASA), right the whole block. ``sweep``: compare tables stacked with a
+    ``tokens`` column."""
+    fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.4))
+    markers = ["o", "s", "^", "D"]
+    for ax, col, what in ((axes[0], "core_pj", "attention core (Q·K, masks, sums)"),
+                          (axes[1], "energy_pj", "whole block (with Q/K/V/out projections)")):
+        for i, (m, d) in enumerate(sweep.groupby("mechanism", sort=False)):
+            d = d.sort_values("tokens")
+            y = d[f"{col}[{hardware}]"].to_numpy() / 1e6
+            ok = y > 0
+            ax.plot(d["tokens"].to_numpy()[ok], y[ok], marker=markers[i % 4],
+                    color=OKABE_ITO[i % 8], label=MECH_LABEL.get(m, m), linewidth=1.4,
+                    markersize=4)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("tokens N (log scale)")
+        ax.set_ylabel("energy per sample (µJ, log scale)")
+        ax.set_title(what)
+        ax.grid(which="major", alpha=0.3)
+    n = np.array(sorted(sweep["tokens"].unique()), dtype=float)
+    if len(n) > 1:  # guides: slope 1 and slope 2 through the first vanilla point
+        v = sweep[sweep["mechanism"] == "vanilla"].sort_values("tokens")
+        if len(v):
+            y0 = float(v[f"core_pj[{hardware}]"].iloc[0]) / 1e6
+            axes[0].plot(n, y0 * (n / n[0]) ** 2, ":", color="grey", linewidth=1, label="∝ N²")
+            axes[0].plot(n, y0 * (n / n[0]), "--", color="grey", linewidth=1, label="∝ N")
+    axes[0].legend(frameon=False, fontsize=7)
+    fig.suptitle(title or f"Attention energy against tokens on {hardware}")
+    fig.tight_layout()
+    return save_figure(fig, stem)
+
+
+def plot_reference_models(table: pd.DataFrame, hardware: Sequence[str], stem: str | os.PathLike,
+                          title: str = "") -> list[Path]:
+    """Figure 5: whole-model energy per sample (mJ, log scale) of the reference models
+    (groups) on each hardware profile (bars). ``table``: one row per model with
+    ``energy_mj[<hw>]`` columns; a ``published_mj`` column, where given, is drawn as a black
+    tick (the paper's 45 nm figure)."""
+    models = list(table["model"])
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(models) + 2.0), 3.8))
+    width = 0.8 / len(hardware)
+    x = np.arange(len(models))
+    for i, h in enumerate(hardware):
+        ax.bar(x + (i - (len(hardware) - 1) / 2) * width, table[f"energy_mj[{h}]"].to_numpy(),
+               width, label=h, color=OKABE_ITO[i % 8], hatch=HATCHES[i % 8],
+               edgecolor="black", linewidth=0.4)
+    if "published_mj" in table.columns and table["published_mj"].notna().any():
+        pub = table["published_mj"].to_numpy(dtype=float)
+        ok = ~np.isnan(pub)
+        ax.scatter(x[ok], pub[ok], marker="_", s=400, color="black", linewidths=2,
+                   label="published (45 nm, paper)", zorder=3)
+    ax.set_yscale("log")
+    ax.set_xticks(x, models, rotation=30, ha="right")
+    ax.set_ylabel("energy per sample (mJ, log scale)")
+    ax.set_xlabel("model")
+    ax.set_title(title or "Whole-model energy per inference")
+    ax.legend(frameon=False, ncol=min(5, len(hardware) + 1), loc="upper left")
+    ax.margins(y=0.3)
+    ax.grid(axis="y", alpha=0.3)
+    return save_figure(fig, stem)
