@@ -101,7 +101,11 @@ def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
                             seed=seed)
     files += _tables_all(cmp, out / "attention_compare", cmp.attrs["caption"], "tab:attention",
                          cmp.attrs["settings"])
-    files += figures.plot_attention_by_hardware(cmp, out / "fig1_attention_by_hardware")
+    files += figures.plot_attention_by_hardware(
+        cmp, out / "fig1_attention_by_hardware",
+        note="Same seeded spike input for SSA/SDSA/SASA (T steps); vanilla: one step on its analog "
+        "time-average. Paper convention, fp32. Chips without multipliers (Loihi, TrueNorth) price "
+        "vanilla's MACs on their host profile (cmos45nm), hence equal vanilla bars.")
     index += [("fig1_attention_by_hardware.png", "Energy per sample of the four attention blocks "
                f"(N={c['tokens']}, D={c['dim']}, H={c['heads']}, T={c['timesteps']}, input rate "
                f"{rate:g}) on every hardware profile, log scale; paper convention."),

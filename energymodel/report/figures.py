@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -36,6 +37,9 @@ __all__ = [
 #: Okabe & Ito (2008), "Color Universal Design": orange, sky blue, bluish green, yellow, blue,
 #: vermillion, reddish purple, black.
 OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000"]
+#: series colours: the palette with yellow last (thin lines and small bars in yellow are hard to
+#: see on white)
+SERIES = ["#E69F00", "#56B4E9", "#009E73", "#D55E00", "#0072B2", "#CC79A7", "#000000", "#F0E442"]
 HATCHES = ["", "//", "..", "xx", "\\\\", "oo", "--", "++"]
 MECH_LABEL = {"vanilla": "Vanilla (ANN)", "ssa": "SSA (Spikformer)", "sdsa": "SDSA (SDT)",
               "sasa": "SASA (SAFormer, our reading)"}
@@ -64,18 +68,19 @@ def _hw_columns(df: pd.DataFrame, prefix: str) -> list[str]:
 
 
 def plot_attention_by_hardware(cmp: pd.DataFrame, stem: str | os.PathLike,
-                               column: str = "energy_pj", title: str | None = None) -> list[Path]:
+                               column: str = "energy_pj", title: str | None = None,
+                               note: str = "") -> list[Path]:
     """Figure 1: energy of each attention mechanism (bars) per hardware profile (groups), log
     scale, from :func:`~energymodel.report.compare.compare_attention`'s table."""
     hws = _hw_columns(cmp, column)
     mechs = list(cmp["mechanism"])
-    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    fig, ax = plt.subplots(figsize=(7.0, 3.6))
     width = 0.8 / len(mechs)
     x = np.arange(len(hws))
     for i, m in enumerate(mechs):
         vals = [float(cmp.loc[cmp["mechanism"] == m, f"{column}[{h}]"].iloc[0]) / 1e6 for h in hws]
         bars = ax.bar(x + (i - (len(mechs) - 1) / 2) * width, vals, width,
-                      label=MECH_LABEL.get(m, m), color=OKABE_ITO[i % 8],
+                      label=MECH_LABEL.get(m, m), color=SERIES[i % 8],
                       hatch=HATCHES[i % 8], edgecolor="black", linewidth=0.5)
         for b, v in zip(bars, vals):
             ax.annotate(f"{v:.3g}", (b.get_x() + b.get_width() / 2, v), ha="center",
@@ -89,16 +94,19 @@ def plot_attention_by_hardware(cmp: pd.DataFrame, stem: str | os.PathLike,
     ax.set_title(title or (f"Attention block energy, N={s.get('tokens')}, D={s.get('dim')}, "
                            f"H={s.get('heads')}, T={s.get('timesteps')}, input rate "
                            f"{s.get('rate')}"))
-    ax.margins(y=0.25)
-    ax.legend(ncol=2, frameon=False, loc="upper left")
+    ax.margins(y=0.15)
+    ax.legend(ncol=len(mechs), frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+              fontsize=7)
     ax.grid(axis="y", which="major", alpha=0.3)
+    if note:
+        fig.text(0.01, -0.06, note, fontsize=6.5, ha="left", va="top", wrap=True)
     return save_figure(fig, stem)
 
 
 def layer_groups(layers: pd.Series, depth: int = 2) -> pd.Series:
     """Module paths grouped for a readable breakdown: ``block.3.attn.q_linear`` ->
-    ``block.3.attn`` (``depth`` name parts after a numeric index), ``patch_embed.proj_conv`` ->
-    ``patch_embed``; the root (``''``) -> ``(root)``."""
+    ``block.3.attn`` (``depth`` name parts from a numeric index on), otherwise the first
+    ``depth`` parts (``patch_embed.proj_conv1``); the root (``''``) -> ``(root)``."""
 
     def one(name: str) -> str:
         if not name:
@@ -107,7 +115,7 @@ def layer_groups(layers: pd.Series, depth: int = 2) -> pd.Series:
         for i, p in enumerate(parts):
             if p.isdigit():
                 return ".".join(parts[: i + depth])
-        return parts[0]
+        return ".".join(parts[:depth])
 
     return layers.astype(str).map(one)
 
@@ -125,19 +133,27 @@ def plot_layer_breakdown(layers: pd.DataFrame, hardware: str, stem: str | os.Pat
         "memory (SRAM + routing)": d["memory_pj"] + d.get("routing_pj", 0.0),
     }
     g = pd.DataFrame(comp).groupby(d["group"], sort=False).sum() / 1e6  # µJ
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.45 * len(g) + 2.0), 3.6))
-    bottom = np.zeros(len(g))
-    for i, c in enumerate(g.columns):
-        ax.bar(np.arange(len(g)), g[c].to_numpy(), 0.7, bottom=bottom, label=c,
-               color=[OKABE_ITO[4], OKABE_ITO[0], OKABE_ITO[2]][i], hatch=HATCHES[i],
-               edgecolor="black", linewidth=0.4)
-        bottom += g[c].to_numpy()
-    ax.set_xticks(np.arange(len(g)), g.index, rotation=45, ha="right")
-    ax.set_xlabel("layer (module)")
+    g = g[g.sum(axis=1) > 0]
+    colors = [OKABE_ITO[4], OKABE_ITO[0], OKABE_ITO[2]]
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(max(5.5, 0.42 * len(g) + 2.0), 5.6),
+                                  sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    share = g.div(g.sum(axis=1), axis=0) * 100
+    x = np.arange(len(g))
+    for a, data in ((ax, g), (ax2, share)):
+        bottom = np.zeros(len(g))
+        for i, c in enumerate(g.columns):
+            a.bar(x, data[c].to_numpy(), 0.7, bottom=bottom, label=c, color=colors[i],
+                  hatch=HATCHES[i], edgecolor="black", linewidth=0.4)
+            bottom += data[c].to_numpy()
+        a.grid(axis="y", alpha=0.3)
+    ax2.set_xticks(x, g.index, rotation=45, ha="right", fontsize=7)
+    ax2.set_xlabel("layer (module)")
     ax.set_ylabel("energy per sample (µJ)")
+    ax2.set_ylabel("share of the layer (%)")
+    ax2.set_ylim(0, 100)
     ax.set_title(title or f"Energy per layer on {hardware}, by component")
-    ax.legend(frameon=False)
-    ax.grid(axis="y", alpha=0.3)
+    ax.legend(frameon=False, fontsize=7)
+    fig.tight_layout()
     return save_figure(fig, stem)
 
 
@@ -175,10 +191,14 @@ def plot_energy_vs_tokens(sweep: pd.DataFrame, hardware: str, stem: str | os.Pat
             y = d[f"{col}[{hardware}]"].to_numpy() / 1e6
             ok = y > 0
             ax.plot(d["tokens"].to_numpy()[ok], y[ok], marker=markers[i % 4],
-                    color=OKABE_ITO[i % 8], label=MECH_LABEL.get(m, m), linewidth=1.4,
+                    color=SERIES[i % 8], label=MECH_LABEL.get(m, m), linewidth=1.4,
                     markersize=4)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ticks = sorted(sweep["tokens"].unique())
+        ax.set_xticks(ticks, [str(int(t)) for t in ticks])
         ax.set_xlabel("tokens N (log scale)")
         ax.set_ylabel("energy per sample (µJ, log scale)")
         ax.set_title(what)
@@ -190,9 +210,10 @@ def plot_energy_vs_tokens(sweep: pd.DataFrame, hardware: str, stem: str | os.Pat
             y0 = float(v[f"core_pj[{hardware}]"].iloc[0]) / 1e6
             axes[0].plot(n, y0 * (n / n[0]) ** 2, ":", color="grey", linewidth=1, label="∝ N²")
             axes[0].plot(n, y0 * (n / n[0]), "--", color="grey", linewidth=1, label="∝ N")
-    axes[0].legend(frameon=False, fontsize=7)
+    handles, labels = axes[0].get_legend_handles_labels()
     fig.suptitle(title or f"Attention energy against tokens on {hardware}")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, fontsize=7)
     return save_figure(fig, stem)
 
 
@@ -208,7 +229,7 @@ def plot_reference_models(table: pd.DataFrame, hardware: Sequence[str], stem: st
     x = np.arange(len(models))
     for i, h in enumerate(hardware):
         ax.bar(x + (i - (len(hardware) - 1) / 2) * width, table[f"energy_mj[{h}]"].to_numpy(),
-               width, label=h, color=OKABE_ITO[i % 8], hatch=HATCHES[i % 8],
+               width, label=h, color=SERIES[i % 8], hatch=HATCHES[i % 8],
                edgecolor="black", linewidth=0.4)
     if "published_mj" in table.columns and table["published_mj"].notna().any():
         pub = table["published_mj"].to_numpy(dtype=float)

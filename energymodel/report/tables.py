@@ -152,11 +152,10 @@ def format_terminal(df: pd.DataFrame, max_col: int = 44, width: int | None = Non
 def table_text(df: pd.DataFrame, fmt: str, caption: str | None = None,
                label: str | None = None, meta: dict[str, Any] | None = None,
                digits: int = 4) -> str:
-    """``df`` as text in ``fmt``: CSV (caption as ``#`` comment lines first), JSON
+    """``df`` as text in ``fmt``: CSV (data only: site keys hold ``#``, so no comment lines), JSON
     (``{"caption", "meta", "rows"}``), Markdown (caption above) or a booktabs LaTeX table."""
     if fmt == "csv":
-        head = "".join(f"# {ln}\n" for ln in (caption or "").splitlines() if ln.strip())
-        return head + _tables.to_csv_text(df)
+        return _tables.to_csv_text(df)
     if fmt == "json":
         return _tables.to_json_text({"caption": caption, "meta": meta or {}, "rows": df})
     if fmt == "markdown":
