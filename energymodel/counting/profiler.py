@@ -1,0 +1,466 @@
+"""The profiler: module hooks (where are we) + a TorchDispatchMode (what ran), applying the rule
+table of :mod:`energymodel.counting.rules` to every executed aten op.
+
+Counts that depend on the data stay on the tensors' device and are read back once, when
+:meth:`Profiler.result` is called: profiling never synchronises a GPU per op. Hooks and the mode
+are removed when the ``with`` block ends, also when the model raises; nothing is added to the
+model's ``state_dict``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from .columns import COUNT_COLUMNS, ID_COLUMNS, STATIC_COLUMNS
+from .neurons import NeuronAdapter, find_adapter
+from .operands import F64, CountOptions
+from .profile import Profile
+from .rules import IGNORED_OPS, OpCount, RuleContext, rule_for
+
+__all__ = ["Profiler", "profile"]
+
+#: device-side accumulator layout: the summed count columns plus internal flags
+_DEV_FIELDS: list[str] = [c for c in COUNT_COLUMNS if c != "calls"] + ["mask_calls"]
+_DEV_INDEX = {n: i for i, n in enumerate(_DEV_FIELDS)}
+_INDEX_CACHE: dict[tuple, torch.Tensor] = {}
+
+
+class _Site:
+    __slots__ = (
+        "key", "layer", "module_type", "op", "kind", "calls", "host", "static", "acc", "steps_T", "step_spikes", "step_updates",
+    )
+
+    def __init__(self, key: str, layer: str, module_type: str, op: str, kind: str) -> None:
+        self.key, self.layer, self.module_type, self.op, self.kind = key, layer, module_type, op, kind
+        self.calls = 0
+        self.host: dict[str, float] = defaultdict(float)
+        self.static: dict[str, float] = {}
+        self.acc: torch.Tensor | None = None
+        self.steps_T = 0
+        self.step_spikes: torch.Tensor | None = None
+        self.step_updates: list[float] = []
+
+    def add_dev(self, dev: dict[str, Any]) -> None:
+        names, vals = [], []
+        for n, v in dev.items():
+            if isinstance(v, torch.Tensor):
+                names.append(n)
+                vals.append(v.to(F64).reshape(()))
+            else:
+                self.host[n] += float(v)
+        if not vals:
+            return
+        device = vals[0].device
+        if self.acc is None:
+            self.acc = torch.zeros(len(_DEV_FIELDS), dtype=F64, device=device)
+        key = (tuple(names), device)
+        idx = _INDEX_CACHE.get(key)
+        if idx is None:  # one small host-to-device copy per (field set, device), per process
+            idx = torch.tensor([_DEV_INDEX[n] for n in names], device=device)
+            _INDEX_CACHE[key] = idx
+        self.acc.index_add_(0, idx, torch.stack(vals).to(self.acc.device))
+
+
+class _Frame:
+    __slots__ = ("name", "module", "ordinals", "adapter")
+
+    def __init__(self, name: str, module: nn.Module, adapter: NeuronAdapter | None) -> None:
+        self.name, self.module, self.adapter = name, module, adapter
+        self.ordinals: dict[str, int] = defaultdict(int)
+
+
+class _CountingMode(TorchDispatchMode):
+    def __init__(self, prof: "Profiler") -> None:
+        super().__init__()
+        self.prof = prof
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        p = self.prof
+        if p._suspended or not p._stack or p._neuron_depth:
+            return out
+        rule = rule_for(func)
+        if rule is None:
+            name = func.overloadpacket.__name__
+            if name not in IGNORED_OPS and name.rstrip("_") not in IGNORED_OPS:
+                p._unrecognized[name] += 1
+            return out
+        o = out[0] if isinstance(out, (tuple, list)) else out
+        with torch.no_grad():
+            oc = rule(p._ctx, args, kwargs, o)
+        if oc is not None:
+            p._record(p._stack[-1], oc)
+        return out
+
+
+class Profiler:
+    """Context manager that counts what ``model`` does while it runs.
+
+    Args:
+        model: the module to profile (any ``nn.Module``; hooks go on it and its submodules).
+        batch_dim: dimension of the model's first tensor input that indexes samples (0 for
+            ``[B, ...]``, 1 for multi-step ``[T, B, ...]``); ``None``: one sample per call.
+        timesteps: T, when known. Single-step neurons called T times per sample get their
+            per-step counts from it; multi-step neurons read T from their leading dimension.
+        calls_per_sample: how many model calls process one sample (T for a single-step loop
+            that calls the model once per timestep).
+        options: operand classification (:class:`CountOptions`).
+        reset: ``True``: after every model call, reset the state of every recognised neuron
+            (through its adapter); a callable: called with the model after every call.
+        keep_batch_rates: record each model call's neuron firing rates, for
+            :meth:`Profile.rate_spread`.
+
+    Usage::
+
+        with em.Profiler(model, batch_dim=0) as p:
+            for x, _ in loader:
+                model(x)
+        prof = p.result()
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        batch_dim: int | None = 0,
+        timesteps: int | None = None,
+        calls_per_sample: int = 1,
+        options: CountOptions | None = None,
+        reset: bool | Callable[[nn.Module], None] = False,
+        keep_batch_rates: bool = True,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"Profiler: model must be a torch.nn.Module, got {type(model).__name__}")
+        if timesteps is not None and int(timesteps) < 1:
+            raise ValueError(f"Profiler: timesteps must be >= 1 (got {timesteps})")
+        if calls_per_sample < 1:
+            raise ValueError(f"Profiler: calls_per_sample must be >= 1 (got {calls_per_sample})")
+        self.model = model
+        self.batch_dim = batch_dim
+        self.timesteps = int(timesteps) if timesteps is not None else None
+        self.calls_per_sample = int(calls_per_sample)
+        self.options = options or CountOptions()
+        self.reset = reset
+        self.keep_batch_rates = keep_batch_rates
+        self._active = False
+        self._handles: list[Any] = []
+        self._mode: _CountingMode | None = None
+        self._clear()
+
+    # ----------------------------------------------------------------- lifecycle
+    def _clear(self) -> None:
+        self._sites: dict[str, _Site] = {}
+        self._stack: list[_Frame] = []
+        self._neuron_depth = 0
+        self._suspended = False
+        self._unrecognized: dict[str, int] = defaultdict(int)
+        self._sample_units = 0
+        self._root_calls = 0
+        self._batch_snaps: list[tuple[list[str], torch.Tensor | None, list[float]]] = []
+
+    def __enter__(self) -> "Profiler":
+        if self._active:
+            raise RuntimeError("Profiler is already active")
+        self._clear()
+        weights = {p.untyped_storage().data_ptr() for p in self.model.parameters()}
+        self._ctx = RuleContext(self.options, weights)
+        self._adapters: dict[nn.Module, NeuronAdapter] = {}
+        try:
+            self._install_hooks()
+            self._mode = _CountingMode(self)
+            self._mode.__enter__()
+        except BaseException:
+            self._remove_hooks()
+            raise
+        self._active = True
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if self._mode is not None:
+                self._mode.__exit__(exc_type, exc, tb)
+        finally:
+            self._mode = None
+            self._remove_hooks()
+            self._stack.clear()
+            self._neuron_depth = 0
+            self._active = False
+
+    def _remove_hooks(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+    def _install_hooks(self) -> None:
+        root = self.model
+        inside_neuron: set[nn.Module] = set()
+        for name, m in root.named_modules():
+            adapter = None if m in inside_neuron else find_adapter(m)
+            if adapter is not None:
+                self._adapters[m] = adapter
+                inside_neuron.update(c for c in m.modules() if c is not m)
+            self._handles.append(
+                m.register_forward_pre_hook(self._make_pre(name, m, adapter), with_kwargs=True)
+            )
+            self._handles.append(
+                m.register_forward_hook(self._make_post(name, m, adapter), always_call=True)
+            )
+
+    def _make_pre(self, name: str, m: nn.Module, adapter: NeuronAdapter | None):
+        is_root = m is self.model
+        adapter = self._adapters.get(m)
+
+        def pre(module, inputs, kwargs):
+            if is_root and not self._stack:
+                self._count_samples(tuple(inputs) + tuple(kwargs.values()))
+            self._stack.append(_Frame(name, module, adapter))
+            if adapter is not None:
+                self._neuron_depth += 1
+
+        return pre
+
+    def _make_post(self, name: str, m: nn.Module, _adapter: NeuronAdapter | None):
+        is_root = m is self.model
+
+        def post(module, inputs, output):
+            if not self._stack or self._stack[-1].module is not module:
+                return  # an exception unwound past us, or hooks out of order
+            frame = self._stack.pop()
+            if frame.adapter is not None:
+                self._neuron_depth -= 1
+                if self._neuron_depth == 0:
+                    self._record_neuron(frame, inputs, output)
+            if is_root and not self._stack:
+                self._root_calls += 1
+                self._after_root_call()
+
+        return post
+
+    # ----------------------------------------------------------------- recording
+    def _count_samples(self, inputs: tuple) -> None:
+        if self.batch_dim is None:
+            self._sample_units += 1
+            return
+        t = next((a for a in inputs if isinstance(a, torch.Tensor)), None)
+        if t is None or t.dim() <= self.batch_dim:
+            raise ValueError(
+                f"Profiler: batch_dim={self.batch_dim} but the model's first tensor input has "
+                f"shape {None if t is None else tuple(t.shape)}; pass batch_dim=None to count "
+                "one sample per call"
+            )
+        self._sample_units += int(t.shape[self.batch_dim])
+
+    def _site(self, frame: _Frame, op: str, kind: str) -> _Site:
+        k = frame.ordinals[op]
+        frame.ordinals[op] = k + 1
+        key = f"{frame.name}:{op}#{k}"
+        s = self._sites.get(key)
+        if s is None:
+            s = _Site(key, frame.name, type(frame.module).__name__, op, kind)
+            self._sites[key] = s
+        return s
+
+    def _record(self, frame: _Frame, oc: OpCount) -> None:
+        s = self._site(frame, oc.op, oc.kind)
+        s.calls += 1
+        for n, v in oc.host.items():
+            s.host[n] += float(v)
+        for n, v in oc.static.items():
+            s.static[n] = max(s.static.get(n, 0.0), float(v))
+        if oc.dev:
+            s.add_dev(oc.dev)
+
+    def _record_neuron(self, frame: _Frame, inputs: tuple, output: Any) -> None:
+        adapter = frame.adapter
+        assert adapter is not None
+        spk = adapter.spikes(output)
+        if not isinstance(spk, torch.Tensor) or spk.numel() == 0:
+            return
+        self._suspended = True
+        try:
+            with torch.no_grad():
+                T = adapter.timesteps(frame.module, inputs, spk)
+                if T is not None and self.timesteps is not None and T != self.timesteps:
+                    raise ValueError(
+                        f"layer '{frame.name}' ({type(frame.module).__name__}): multi-step "
+                        f"neuron ran {T} timesteps, but "
+                        f"timesteps={self.timesteps} was given"
+                    )
+                s = self._site(frame, adapter.op(frame.module), "neuron")
+                s.calls += 1
+                n = spk.numel()
+                spikes = spk.sum(dtype=F64)
+                nnz = torch.count_nonzero(spk).to(F64)
+                for c in ("neuron_updates", "out_elems", "state_reads", "state_writes"):
+                    s.host[c] += n
+                s.add_dev({"spikes_out": spikes, "out_nnz": nnz, "spike_writes": nnz})
+                steps = T or self.timesteps or 1
+                s.static["timesteps"] = float(steps)
+                if s.step_spikes is None or s.steps_T != steps:
+                    if s.step_spikes is not None:
+                        raise ValueError(
+                            f"layer '{frame.name}': timesteps changed between calls "
+                            f"({s.steps_T} then {steps})"
+                        )
+                    s.steps_T = steps
+                    s.step_spikes = torch.zeros(steps, dtype=F64, device=spk.device)
+                    s.step_updates = [0.0] * steps
+                if T is not None:
+                    s.step_spikes += spk.reshape(T, -1).sum(1, dtype=F64)
+                    for t in range(T):
+                        s.step_updates[t] += n / T
+                else:
+                    t = (s.calls - 1) % steps
+                    s.step_spikes[t] += spikes
+                    s.step_updates[t] += n
+        finally:
+            self._suspended = False
+
+    def _after_root_call(self) -> None:
+        self._suspended = True
+        try:
+            with torch.no_grad():
+                if self.keep_batch_rates:
+                    self._snapshot_rates()
+                if self.reset is True:
+                    for m, a in self._adapters.items():
+                        if a.reset is not None:
+                            a.reset(m)
+                elif callable(self.reset):
+                    self.reset(self.model)
+        finally:
+            self._suspended = False
+
+    def _snapshot_rates(self) -> None:
+        keys = [k for k, s in self._sites.items() if s.kind == "neuron" and s.acc is not None]
+        if not keys:
+            self._batch_snaps.append(([], None, []))
+            return
+        i = _DEV_INDEX["spikes_out"]
+        vals = torch.stack([self._sites[k].acc[i].to("cpu", non_blocking=True) for k in keys])
+        self._batch_snaps.append((keys, vals, [self._sites[k].host["neuron_updates"] for k in keys]))
+
+    # ----------------------------------------------------------------- result
+    def result(self, all_reduce: bool = True) -> Profile:
+        """The counts so far, as a :class:`Profile` (one host synchronisation, here).
+
+        Under ``torch.distributed`` with more than one rank and ``all_reduce=True``, every rank's
+        counts are combined (exactly: sums) into the global profile, returned on every rank.
+        """
+        local = self._local_profile()
+        if all_reduce and torch.distributed.is_available() and torch.distributed.is_initialized():
+            world = torch.distributed.get_world_size()
+            if world > 1:
+                parts: list[Any] = [None] * world
+                torch.distributed.all_gather_object(parts, local.to_dict())
+                merged = Profile.from_dict(parts[0])
+                for d in parts[1:]:
+                    merged = merged.merge(Profile.from_dict(d))
+                return merged
+        return local
+
+    def _local_profile(self) -> Profile:
+        sites = list(self._sites.values())
+        # one device -> host copy per device
+        accs: dict[int, np.ndarray] = {}
+        by_dev: dict[torch.device, list[int]] = defaultdict(list)
+        for i, s in enumerate(sites):
+            if s.acc is not None:
+                by_dev[s.acc.device].append(i)
+        for dev, idxs in by_dev.items():
+            block = torch.stack([sites[i].acc for i in idxs]).cpu().numpy()
+            for j, i in enumerate(idxs):
+                accs[i] = block[j]
+        rows = []
+        for i, s in enumerate(sites):
+            row: dict[str, Any] = {
+                "site": s.key, "layer": s.layer, "module_type": s.module_type,
+                "op": s.op, "kind": s.kind, "calls": s.calls,
+            }
+            for c in COUNT_COLUMNS:
+                if c != "calls":
+                    row[c] = s.host.get(c, 0.0)
+            a = accs.get(i)
+            mask_calls = 0.0
+            if a is not None:
+                for c, j in _DEV_INDEX.items():
+                    if c == "mask_calls":
+                        mask_calls = float(a[j])
+                    else:
+                        row[c] += float(a[j])
+            if s.op == "mul" and s.calls and mask_calls == s.calls:
+                row["op"] = "mask"
+            for c in STATIC_COLUMNS:
+                row[c] = s.static.get(c, 0.0)
+            rows.append(row)
+        cols = list(ID_COLUMNS) + list(COUNT_COLUMNS) + list(STATIC_COLUMNS)
+        raw = pd.DataFrame(rows, columns=cols)
+        step_rows = []
+        for s in sites:
+            if s.step_spikes is not None:
+                sp = s.step_spikes.cpu().numpy()
+                for t in range(s.steps_T):
+                    step_rows.append(
+                        {"site": s.key, "layer": s.layer, "t": t,
+                         "neuron_updates": s.step_updates[t], "spikes_out": float(sp[t])}
+                    )
+        steps = pd.DataFrame(step_rows, columns=["site", "layer", "t", "neuron_updates", "spikes_out"])
+        samples = self._sample_units / self.calls_per_sample
+        if samples != int(samples):
+            raise ValueError(
+                f"Profiler: {self._sample_units} sample units over calls_per_sample="
+                f"{self.calls_per_sample} is not a whole number of samples"
+            )
+        return Profile(raw, int(samples), steps, dict(self._unrecognized), self._batch_rates())
+
+    def _batch_rates(self) -> pd.DataFrame | None:
+        if not self.keep_batch_rates or not self._batch_snaps:
+            return None
+        rows = []
+        prev_sp: dict[str, float] = {}
+        prev_up: dict[str, float] = {}
+        for b, (keys, vals, ups) in enumerate(self._batch_snaps):
+            if vals is None:
+                continue
+            v = vals.numpy()
+            for k, sp, up in zip(keys, v, ups):
+                dsp, dup = sp - prev_sp.get(k, 0.0), up - prev_up.get(k, 0.0)
+                prev_sp[k], prev_up[k] = float(sp), float(up)
+                if dup > 0:
+                    rows.append({"batch": b, "site": k, "rate": dsp / dup})
+        return pd.DataFrame(rows, columns=["batch", "site", "rate"])
+
+
+def profile(
+    model: nn.Module,
+    inputs: Any,
+    batch_dim: int | None = 0,
+    *,
+    timesteps: int | None = None,
+    options: CountOptions | None = None,
+    grad: bool = False,
+) -> Profile:
+    """Run ``model`` once on ``inputs`` under the profiler and return the :class:`Profile`.
+
+    ``inputs``: a tuple/list (called as ``model(*inputs)``), a dict (``model(**inputs)``) or a
+    single tensor. Runs under ``torch.no_grad()`` unless ``grad=True``. Counts cover the batch;
+    ``Profile.samples`` is the batch size along ``batch_dim``.
+    """
+    with Profiler(model, batch_dim=batch_dim, timesteps=timesteps, options=options) as p:
+        with torch.set_grad_enabled(grad):
+            if isinstance(inputs, dict):
+                model(**inputs)
+            elif isinstance(inputs, (tuple, list)):
+                model(*inputs)
+            else:
+                model(inputs)
+    return p.result()
