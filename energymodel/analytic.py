@@ -13,9 +13,14 @@ Counts are **per sample** (one input, all T timesteps), as ``Profile`` counts di
 ``Profile.samples``. Each result is a dict::
 
     {"mechanism", "T", "N", "D", "heads",
-     "dense_macs", "macs", "acs", "elementwise_ops", "neuron_updates", "spikes_out",  # totals
-     "by_kind": {kind: {count: value}},            # synaptic | attention | neuron | other
-     "sites": {name: {"op", "kind", count: value}}}  # one entry per op the module runs
+     "dense_macs", "macs", "acs", "acs_rate", "elementwise_ops", "neuron_updates",
+     "spikes_out",                                  # totals
+     "by_kind": {kind: {count: value}},             # synaptic | attention | neuron | other
+     "sites": {site: {"layer", "op", "kind", count: value}}}
+
+``sites`` is keyed exactly as ``Profile.layers["site"]`` (``'q_linear:linear#0'``, ``':matmul#0'``,
+``':mul#1'`` for the second mask; inside a block ``'attn.q_linear:linear#0'``), so an analytic
+table joins a measured one row by row.
 
 Convention (the profiler's, see DESIGN.md):
 
@@ -27,6 +32,9 @@ Convention (the profiler's, see DESIGN.md):
 * ``spike * spike``: a mask, no ops. ``x * scalar``: ``scale``, one element op per element.
   ``sum`` over tokens of spikes: ``acs = events summed``.
 * BatchNorm, LayerNorm, softmax, add, activation: ``elementwise_ops = numel``.
+* ``acs_rate`` (the literature estimate): rate of the event operand x ``dense_macs``. The
+  profiler takes that rate as non-zeros / elements; here it is the given rate, so for integer
+  inputs (a Spikformer block's residual sums) the two differ by design.
 * LIF: ``neuron_updates = numel`` (T x neurons), ``spikes_out = events of its output``.
 
 Rates (``rates`` dict). A rate is *events per element*: the firing rate for binary spikes, the
@@ -89,38 +97,55 @@ BLOCK_REQUIRED: dict[str, tuple[str, ...]] = {
     "sasa": ("mlp_in", "mlp_hidden", "dwc_in"),
 }
 
-COUNTS = ("dense_macs", "macs", "acs", "elementwise_ops", "neuron_updates", "spikes_out")
+COUNTS = ("dense_macs", "macs", "acs", "acs_rate", "elementwise_ops", "neuron_updates", "spikes_out")
 KINDS = ("synaptic", "attention", "neuron", "other")
 
 
 class _Sites:
-    """Accumulates op sites in execution order."""
+    """Accumulates op sites in execution order, keyed exactly as the profiler keys them:
+    ``'<module path>:<op>#<k>'`` (k: k-th op of that name within one call of the module)."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
         self.sites: dict[str, dict[str, Any]] = {}
+        self._ordinal: dict[tuple[str, str], int] = {}
 
-    def add(self, name: str, op: str, kind: str, **counts: float) -> None:
-        if name in self.sites:
-            raise ValueError(f"duplicate analytic site {name}")
-        row: dict[str, Any] = {"op": op, "kind": kind}
+    def scoped(self, prefix: str) -> "_Sites":
+        """A view writing into the same table under a sub-module path."""
+        child = _Sites.__new__(_Sites)
+        child.prefix = f"{self.prefix}.{prefix}" if self.prefix else prefix
+        child.sites, child._ordinal = self.sites, self._ordinal
+        return child
+
+    def add(self, layer: str, op: str, kind: str, key_op: str | None = None, **counts: float) -> None:
+        full = ".".join(p for p in (self.prefix, layer) if p)
+        key_op = key_op or op
+        k = self._ordinal.get((full, key_op), 0)
+        self._ordinal[(full, key_op)] = k + 1
+        row: dict[str, Any] = {"layer": full, "op": op, "kind": kind}
         row.update({c: float(counts.get(c, 0.0)) for c in COUNTS})
-        self.sites[name] = row
+        self.sites[f"{full}:{key_op}#{k}"] = row
 
     # common site shapes -------------------------------------------------------------------
-    def linear(self, name: str, rows: float, fin: int, fout: int, events: float | None) -> None:
-        """``rows`` input vectors (T N per sample) of ``fin`` features; ``events`` None = analog."""
+    def linear(self, layer: str, rows: float, fin: int, fout: int, rate: float | None) -> None:
+        """``rows`` input vectors (T N per sample) of ``fin`` features at events-per-element
+        ``rate``; ``rate=None``: analog input (dense MACs)."""
         dense = rows * fin * fout
-        if events is None:
-            self.add(name, "linear", "synaptic", dense_macs=dense, macs=dense)
+        if rate is None:
+            self.add(layer, "linear", "synaptic", dense_macs=dense, macs=dense)
         else:
-            self.add(name, "linear", "synaptic", dense_macs=dense, acs=events * fout)
+            self.add(layer, "linear", "synaptic", dense_macs=dense,
+                     acs=rate * rows * fin * fout, acs_rate=rate * dense)
 
-    def elementwise(self, name: str, op: str, numel: float) -> None:
-        self.add(name, op, "other", elementwise_ops=numel)
+    def elementwise(self, layer: str, op: str, numel: float) -> None:
+        self.add(layer, op, "other", elementwise_ops=numel)
 
-    def neuron(self, name: str, numel: float, spikes: float | None) -> None:
-        self.add(name, "lif", "neuron", neuron_updates=numel,
+    def neuron(self, layer: str, numel: float, spikes: float | None) -> None:
+        self.add(layer, "lif", "neuron", neuron_updates=numel,
                  spikes_out=math.nan if spikes is None else spikes)
+
+    def mask(self, layer: str = "") -> None:
+        self.add(layer, "mask", "other", key_op="mul")
 
     def result(self, **meta: Any) -> dict[str, Any]:
         out: dict[str, Any] = dict(meta)
@@ -132,13 +157,6 @@ class _Sites:
         }
         out["sites"] = self.sites
         return out
-
-    def extend(self, prefix: str, other: "_Sites") -> None:
-        for name, row in other.sites.items():
-            full = f"{prefix}.{name}"
-            if full in self.sites:
-                raise ValueError(f"duplicate analytic site {full}")
-            self.sites[full] = row
 
 
 def _check_shape(mechanism: str, T: int, N: int, D: int, heads: int) -> str:
@@ -186,46 +204,50 @@ def _mean_rate(r: Any) -> float:
     return float(np.mean(np.asarray(r, dtype=np.float64)))
 
 
-def _attention(m: str, T: int, N: int, D: int, heads: int, rates: Mapping[str, Any]) -> _Sites:
-    s = _Sites()
+def _attention(s: _Sites, m: str, T: int, N: int, D: int, heads: int, rates: Mapping[str, Any]) -> None:
     d = D // heads
     tnd = T * N * D
+    nnd = T * N * N * D  # dense MACs of one N x N x d product per head, all heads and steps
     if m == "vanilla":
         s.elementwise("norm", "layer_norm", tnd)
         for name in ("q_linear", "k_linear", "v_linear"):
             s.linear(name, T * N, D, D, None)
-        s.add("qk", "matmul", "attention", dense_macs=T * N * N * D, macs=T * N * N * D)
-        s.elementwise("scale", "scale", T * heads * N * N)
-        s.elementwise("softmax", "softmax", T * heads * N * N)
-        s.add("av", "matmul", "attention", dense_macs=T * N * N * D, macs=T * N * N * D)
+        s.add("", "matmul", "attention", dense_macs=nnd, macs=nnd)  # Q Kᵀ
+        s.elementwise("", "scale", T * heads * N * N)
+        s.elementwise("", "softmax", T * heads * N * N)
+        s.add("", "matmul", "attention", dense_macs=nnd, macs=nnd)  # softmax(.) V
         s.linear("proj_linear", T * N, D, D, None)
-        return s
+        return
 
     _need(rates, REQUIRED[m], f"mechanism {m!r}")
-    x_events = _mean_rate(rates["x"]) * tnd
+    x_rate = _mean_rate(rates["x"])
     names = ("q", "k", "v") if m != "sasa" else ("q", "k")
     cols = {n: _cols(rates[n], T, heads, d, n) for n in names}
     for n in names:
-        s.linear(f"{n}_linear", T * N, D, D, x_events)
+        s.linear(f"{n}_linear", T * N, D, D, x_rate)
         s.elementwise(f"{n}_bn", "batch_norm", tnd)
         s.neuron(f"{n}_lif", tnd, N * _per_sample(cols[n]))
 
     if m == "ssa":
         q, k, v = cols["q"], cols["k"], cols["v"]
-        s.add("qk", "matmul", "attention", dense_macs=T * N * N * D,
-              acs=N * N * _per_sample(q * k))
-        s.add("av", "matmul", "attention", dense_macs=T * N * N * D,
-              acs=N * N * _per_sample(v))  # integer Q Kᵀ (N rows) selects V's events
-        s.elementwise("scale", "scale", tnd)
+        # Q Kᵀ, both binary: accumulates where both are 1, per head channel (column counts)
+        s.add("", "matmul", "attention", dense_macs=nnd,
+              acs=N * N * _per_sample(q * k), acs_rate=_per_sample(q) / (T * D) * nnd)
+        # (Q Kᵀ) V: the integer Q Kᵀ is read as values; each of V's events feeds N rows.
+        # (Assumes some entry of Q Kᵀ exceeds 1, true at any realistic d and rate; were it
+        # all 0/1, the profiler would count this product as spike x spike.)
+        s.add("", "matmul", "attention", dense_macs=nnd,
+              acs=N * N * _per_sample(v), acs_rate=_per_sample(v) / (T * D) * nnd)
+        s.elementwise("", "scale", tnd)
         attn = _cols(rates["attn"], T, heads, d, "attn")
         attn_events = N * _per_sample(attn)
         s.neuron("attn_lif", tnd, attn_events)
-        out = attn_events if rates.get("out") is None else _mean_rate(rates["out"]) * tnd
+        out = attn_events / tnd if rates.get("out") is None else _mean_rate(rates["out"])
         s.linear("proj_linear", T * N, D, D, out)
         s.elementwise("proj_bn", "batch_norm", tnd)
         proj = rates.get("proj")
         s.neuron("proj_lif", tnd, None if proj is None else _mean_rate(proj) * tnd)
-        return s
+        return
 
     # sdsa / sasa: mask, column sum, neuron on the sums, mask, projection
     a, b = (cols["k"], cols["v"]) if m == "sdsa" else (cols["q"], cols["k"])
@@ -234,20 +256,18 @@ def _attention(m: str, T: int, N: int, D: int, heads: int, rates: Mapping[str, A
         pair_events = N * _per_sample(a * b)
     else:
         pair_events = _mean_rate(rates[pair_key]) * tnd
-    s.add(f"{pair_key}_mask", "mask", "attention")
-    s.add(f"{pair_key}_sum", "sum", "attention", acs=pair_events)
+    s.mask()
+    s.add("", "sum", "attention", acs=pair_events)
     attn = _cols(rates["attn"], T, heads, d, "attn")
-    attn_name = "talking_heads_lif" if m == "sdsa" else "attn_lif"
-    s.neuron(attn_name, T * D, _per_sample(attn))
+    s.neuron("talking_heads_lif" if m == "sdsa" else "attn_lif", T * D, _per_sample(attn))
     carrier = cols["q"] if m == "sdsa" else cols["k"]
-    s.add("out_mask", "mask", "attention")
+    s.mask()
     if rates.get("out") is None:
-        out = N * _per_sample(carrier * attn)
+        out = N * _per_sample(carrier * attn) / tnd
     else:
-        out = _mean_rate(rates["out"]) * tnd
+        out = _mean_rate(rates["out"])
     s.linear("proj_linear", T * N, D, D, out)
     s.elementwise("proj_bn", "batch_norm", tnd)
-    return s
 
 
 def attention_ops(
@@ -263,7 +283,8 @@ def attention_ops(
     projection, exactly the ops its ``forward`` runs. ``rates``: see the module docstring
     (``vanilla`` needs none)."""
     m = _check_shape(mechanism, T, N, D, heads)
-    s = _attention(m, T, N, D, heads, rates or {})
+    s = _Sites()
+    _attention(s, m, T, N, D, heads, rates or {})
     return s.result(mechanism=m, T=T, N=N, D=D, heads=heads)
 
 
@@ -308,21 +329,21 @@ def block_ops(
     tnd, tnh = T * N * D, T * N * hidden
     s = _Sites()
     if m == "vanilla":
-        s.extend("attn", _attention(m, T, N, D, heads, rates))
-        s.elementwise("add1", "add", tnd)
+        _attention(s.scoped("attn"), m, T, N, D, heads, rates)
+        s.elementwise("", "add", tnd)
         s.elementwise("norm2", "layer_norm", tnd)
         s.linear("fc1", T * N, D, hidden, None)
         s.elementwise("act", "activation", tnh)
         s.linear("fc2", T * N, hidden, D, None)
-        s.elementwise("add2", "add", tnd)
+        s.elementwise("", "add", tnd)
         return s.result(mechanism=m, T=T, N=N, D=D, heads=heads)
 
     _need(rates, REQUIRED[m] + BLOCK_REQUIRED[m], f"block {m!r}")
-    x_events = _mean_rate(rates["x"]) * tnd
-    if m in ("sdsa", "sasa"):
-        s.neuron("shortcut_lif", tnd, x_events)
-    s.extend("attn", _attention(m, T, N, D, heads, rates))
-    s.elementwise("add1", "add", tnd)
+    membrane = m in ("sdsa", "sasa")
+    if membrane:
+        s.neuron("shortcut_lif", tnd, _mean_rate(rates["x"]) * tnd)
+    _attention(s.scoped("attn"), m, T, N, D, heads, rates)
+    s.elementwise("", "add", tnd)
     if m == "sasa":
         h, w = grid if grid is not None else _square(N)
         if h * w != N:
@@ -336,28 +357,28 @@ def block_ops(
         else:
             raise ValueError(f"rate 'dwc_in' must be a scalar or an (h, w) = ({h}, {w}) array")
         s.neuron("dwc.dwc_lif", tnd, dwc_events)
-        s.add("dwc.dwc_conv", "conv2d", "synaptic", dense_macs=tnd * 9, acs=dwc_acs)
+        s.add("dwc.dwc_conv", "conv2d", "synaptic", dense_macs=tnd * 9, acs=dwc_acs,
+              acs_rate=dwc_events / tnd * tnd * 9)
         s.elementwise("dwc.dwc_bn", "batch_norm", tnd)
-        s.elementwise("add_dwc", "add", tnd)
-    mlp_in = _mean_rate(rates["mlp_in"]) * tnd
-    mlp_hidden = _mean_rate(rates["mlp_hidden"]) * tnh
-    membrane = m in ("sdsa", "sasa")
+        s.elementwise("", "add", tnd)
+    mlp_in = _mean_rate(rates["mlp_in"])
+    mlp_hidden = _mean_rate(rates["mlp_hidden"])
     if membrane:
-        s.neuron("mlp.fc1_lif", tnd, mlp_in)
+        s.neuron("mlp.fc1_lif", tnd, mlp_in * tnd)
     s.linear("mlp.fc1_linear", T * N, D, hidden, mlp_in)
     s.elementwise("mlp.fc1_bn", "batch_norm", tnh)
     if membrane:
         if hidden == D:
-            s.elementwise("mlp.hidden_add", "add", tnh)
-        s.neuron("mlp.fc2_lif", tnh, mlp_hidden)
+            s.elementwise("mlp", "add", tnh)
+        s.neuron("mlp.fc2_lif", tnh, mlp_hidden * tnh)
     else:
-        s.neuron("mlp.fc1_lif", tnh, mlp_hidden)
+        s.neuron("mlp.fc1_lif", tnh, mlp_hidden * tnh)
     s.linear("mlp.fc2_linear", T * N, hidden, D, mlp_hidden)
     s.elementwise("mlp.fc2_bn", "batch_norm", tnd)
     if not membrane:
         out = rates.get("mlp_out")
         s.neuron("mlp.fc2_lif", tnd, None if out is None else _mean_rate(out) * tnd)
-    s.elementwise("add2", "add", tnd)
+    s.elementwise("", "add", tnd)
     return s.result(mechanism=m, T=T, N=N, D=D, heads=heads)
 
 

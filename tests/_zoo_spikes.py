@@ -34,3 +34,23 @@ def column_rates(s: torch.Tensor, heads: int) -> np.ndarray:
 def column_spikes(s: torch.Tensor) -> np.ndarray:
     """``[T, B, H, 1, d]`` spikes of a column-sum neuron -> ``[T, B, H, d]``."""
     return s[:, :, :, 0, :].double().numpy()
+
+
+def lively(module: nn.Module, x: torch.Tensor, shift: float = 0.5) -> nn.Module:
+    """Calibrate BatchNorm on ``x`` and raise every BN's bias by ``shift``, so that a random
+    module fires at trained-network-like rates (10-30 %) instead of a few percent."""
+    from energymodel.attention import calibrate_bn
+
+    calibrate_bn(module, x)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.bias.add_(shift)
+    return module
+
+
+def per_sample(prof) -> dict[str, dict[str, float]]:
+    """``Profile`` rows as ``{site: {column: value / samples}}``."""
+    df = prof.layers.set_index("site")
+    return {site: {c: float(v) / prof.samples if isinstance(v, (int, float)) else v
+                   for c, v in row.items()} for site, row in df.iterrows()}
