@@ -37,16 +37,11 @@ def column_spikes(s: torch.Tensor) -> np.ndarray:
 
 
 def lively(module: nn.Module, x: torch.Tensor, shift: float = 0.5) -> nn.Module:
-    """Calibrate BatchNorm on ``x`` and raise every BN's bias by ``shift``, so that a random
-    module fires at trained-network-like rates (10-30 %) instead of a few percent."""
+    """Calibrate BatchNorm on ``x`` with a bias shift, so that a random module fires at
+    trained-network-like rates (10-30 %) instead of a few percent."""
     from energymodel.attention import calibrate_bn
 
-    calibrate_bn(module, x)
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.bias.add_(shift)
-    return module
+    return calibrate_bn(module, x, shift=shift)
 
 
 def per_sample(prof) -> dict[str, dict[str, float]]:

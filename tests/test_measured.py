@@ -157,3 +157,51 @@ def test_measured_scaling_in_N():
             assert a == pytest.approx(2 * 2 * 16)
         else:
             assert abs(a) < 1e-6 * max(c) and b > 0
+
+
+def test_compare_mechanisms_table():
+    from energymodel.attention.compare import compare_mechanisms, with_energy
+
+    cmp = compare_mechanisms(tokens=16, dim=32, heads=4, timesteps=2, rate=0.3, seed=1)
+    t = cmp.table.set_index("mechanism")
+    assert list(t.index) == ["vanilla", "ssa", "sdsa", "sasa"]
+    assert t.loc["vanilla", "macs"] == 4 * 16 * 32**2 + 2 * 16**2 * 32  # one ANN step
+    assert (t.loc[["ssa", "sdsa", "sasa"], "macs"] == 0).all()
+    assert np.allclose(t["acs"], t["analytic_acs"], rtol=1e-9, atol=1e-6)
+    assert np.allclose(t["macs"], t["analytic_macs"])
+    assert (t.loc[["ssa", "sdsa", "sasa"], "input_rate"] == t.loc["ssa", "input_rate"]).all()
+    assert set(cmp.profiles) == set(t.index)
+    again = compare_mechanisms(tokens=16, dim=32, heads=4, timesteps=2, rate=0.3, seed=1)
+    pd_equal = again.table.equals(cmp.table)
+    assert pd_equal  # seeded: the same table twice
+    with pytest.raises(ValueError, match="unknown mechanisms"):
+        compare_mechanisms(tokens=4, dim=8, heads=2, mechanisms=["linformer"])
+    if not hasattr(em, "estimate"):
+        pytest.skip("pricing (em.estimate) not on this branch yet")
+    priced = with_energy(cmp, ["cmos45nm"])
+    ratio = [c for c in priced.columns if c.startswith("ratio_to_vanilla")]
+    assert ratio and priced.set_index("mechanism").loc["vanilla", ratio[0]] == 1.0
+
+
+@pytest.mark.parametrize("name", ["spikformer-1-64-tiny", "sdt-1-64-tiny", "saformer-1-64-tiny",
+                                  "vit-1-64-tiny"])
+def test_zoo_models_profile_cleanly(name):
+    """Every op of a zoo model has a count rule, and in the spiking models only the pixel-
+    encoding conv (and Spikformer's head on the averaged spikes) multiplies."""
+    from energymodel import zoo
+
+    torch.manual_seed(0)
+    model = zoo.build(name)
+    x = torch.rand(2, 3, 32, 32)
+    if not name.startswith("vit"):
+        lively(model, x)
+    prof = em.profile(model, (x,))
+    assert not prof.unrecognized and prof.samples == 2
+    df = prof.layers
+    mac_layers = set(df.loc[df["macs"] > 0, "layer"])
+    if name.startswith("vit"):
+        assert prof.totals()["acs"] == 0
+    else:
+        allowed = {"patch_embed.proj_conv"} | ({"head"} if name.startswith("spikformer") else set())
+        assert mac_layers == allowed, mac_layers
+        assert prof.totals()["acs"] > 0 and prof.totals()["spikes_out"] > 0

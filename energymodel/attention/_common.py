@@ -42,7 +42,7 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def calibrate_bn(model: nn.Module, *inputs: torch.Tensor) -> nn.Module:
+def calibrate_bn(model: nn.Module, *inputs: torch.Tensor, shift: float = 0.0) -> nn.Module:
     """Set every BatchNorm's running statistics from one forward pass on ``inputs`` and return
     the model in eval mode.
 
@@ -50,7 +50,10 @@ def calibrate_bn(model: nn.Module, *inputs: torch.Tensor) -> nn.Module:
     (0, 1), so its pre-activations are far below threshold and most neurons never fire; its
     op counts would then say nothing about a trained network. Calibrating the statistics on a
     representative input brings the firing rates into a plausible range without training.
-    Only the BatchNorm buffers change; weights are untouched.
+    Only the BatchNorm buffers change, and, when ``shift`` is non-zero, the BatchNorm biases:
+    ``shift`` is added to each (in units of the normalised pre-activation), raising the firing
+    rates of the neurons behind them (a calibrated LIF with tau = 2 fires at a few percent;
+    ``shift=0.5`` gives roughly 10 to 30 %, nearer trained spiking transformers).
     """
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     saved = [(m, m.momentum) for m in bns]
@@ -65,4 +68,8 @@ def calibrate_bn(model: nn.Module, *inputs: torch.Tensor) -> nn.Module:
         for m, mom in saved:
             m.momentum = mom
         model.train(was_training)
+    if shift:
+        for m in bns:
+            if m.bias is not None:
+                m.bias.add_(shift)
     return model.eval()
