@@ -61,6 +61,9 @@ Keys (which a mechanism needs is listed in :data:`REQUIRED`):
 ``out``    events of the tensor entering the output projection, over T N D (default: SSA
            ``attn``; SDSA ``N Σ q attn``; SASA ``N Σ k attn``, exact with column arrays).
 ``proj``   SSA: ``proj_lif`` output rate (spikes_out only).
+``k_tokens`` SSA with ``ssa_order="q_kv"``: ``[T(,B),H,N]`` fraction of a head's d channels
+``v_tokens`` firing per token, making ``Kᵀ V`` exact (default: from the column rates,
+           assuming independence).
 =========  =============================================================================
 
 Block keys (:func:`block_ops`): ``mlp_in`` (input of the first MLP linear), ``mlp_hidden``
@@ -204,7 +207,20 @@ def _mean_rate(r: Any) -> float:
     return float(np.mean(np.asarray(r, dtype=np.float64)))
 
 
-def _attention(s: _Sites, m: str, T: int, N: int, D: int, heads: int, rates: Mapping[str, Any]) -> None:
+def _tokens(r: Any, T: int, heads: int, N: int, key: str) -> np.ndarray:
+    """Token rates ``[T, (B,) H, N]`` (fraction of a head's d channels firing per token) as
+    ``[T, B, H, N]``."""
+    a = np.asarray(r, dtype=np.float64)
+    if a.ndim == 3:
+        a = a[:, None]
+    if a.ndim != 4 or a.shape[0] != T or a.shape[2:] != (heads, N):
+        raise ValueError(f"rate {key!r}: expected shape (T, heads, N) or (T, B, heads, N) = "
+                         f"({T}, B, {heads}, {N}), got {a.shape}")
+    return a
+
+
+def _attention(s: _Sites, m: str, T: int, N: int, D: int, heads: int, rates: Mapping[str, Any],
+               ssa_order: str = "qk_v") -> None:
     d = D // heads
     tnd = T * N * D
     nnd = T * N * N * D  # dense MACs of one N x N x d product per head, all heads and steps
@@ -230,14 +246,30 @@ def _attention(s: _Sites, m: str, T: int, N: int, D: int, heads: int, rates: Map
 
     if m == "ssa":
         q, k, v = cols["q"], cols["k"], cols["v"]
-        # Q Kᵀ, both binary: accumulates where both are 1, per head channel (column counts)
-        s.add("", "matmul", "attention", dense_macs=nnd,
-              acs=N * N * _per_sample(q * k), acs_rate=_per_sample(q) / (T * D) * nnd)
-        # (Q Kᵀ) V: the integer Q Kᵀ is read as values; each of V's events feeds N rows.
-        # (Assumes some entry of Q Kᵀ exceeds 1, true at any realistic d and rate; were it
-        # all 0/1, the profiler would count this product as spike x spike.)
-        s.add("", "matmul", "attention", dense_macs=nnd,
-              acs=N * N * _per_sample(v), acs_rate=_per_sample(v) / (T * D) * nnd)
+        rq, rv = _per_sample(q) / (T * D), _per_sample(v) / (T * D)  # mean firing rates
+        if ssa_order == "qk_v":
+            # Q Kᵀ, both binary: accumulates where both are 1, per head channel (column counts)
+            s.add("", "matmul", "attention", dense_macs=nnd,
+                  acs=N * N * _per_sample(q * k), acs_rate=rq * nnd)
+            # (Q Kᵀ) V: the integer Q Kᵀ is read as values; each of V's events feeds N rows.
+            # (Assumes some entry of Q Kᵀ exceeds 1, true at any realistic d and rate; were it
+            # all 0/1, the profiler would count this product as spike x spike.)
+            s.add("", "matmul", "attention", dense_macs=nnd,
+                  acs=N * N * _per_sample(v), acs_rate=rv * nnd)
+        else:
+            ndd = T * N * D * d
+            # Kᵀ V over the tokens, both binary: per token, (k events) x (v events) in a head
+            kt, vt = rates.get("k_tokens"), rates.get("v_tokens")
+            if kt is None or vt is None:
+                kv_acs = N * d * d * _per_sample(k.mean(-1, keepdims=True) * v.mean(-1, keepdims=True))
+            else:
+                kv_acs = d * d * _per_sample(_tokens(kt, T, heads, N, "k_tokens")
+                                             * _tokens(vt, T, heads, N, "v_tokens"))
+            rk = _per_sample(k) / (T * D)
+            s.add("", "matmul", "attention", dense_macs=ndd, acs=kv_acs, acs_rate=rk * ndd)
+            # Q (Kᵀ V): each of Q's events reads a row of d integer values (same caveat)
+            s.add("", "matmul", "attention", dense_macs=ndd,
+                  acs=N * d * _per_sample(q), acs_rate=rq * ndd)
         s.elementwise("", "scale", tnd)
         attn = _cols(rates["attn"], T, heads, d, "attn")
         attn_events = N * _per_sample(attn)
@@ -277,14 +309,19 @@ def attention_ops(
     D: int,
     heads: int,
     rates: Mapping[str, Any] | None = None,
+    *,
+    ssa_order: str = "qk_v",
 ) -> dict[str, Any]:
     """Per-sample op counts of one attention module (:mod:`energymodel.attention`): Q/K/V
     linears, their BatchNorms and neurons, the attention products / masks / sums and the output
     projection, exactly the ops its ``forward`` runs. ``rates``: see the module docstring
-    (``vanilla`` needs none)."""
+    (``vanilla`` needs none). ``ssa_order``: ``"qk_v"`` ((Q Kᵀ) V, quadratic in N) or
+    ``"q_kv"`` (Q (Kᵀ V), the official ImageNet code's order, linear in N)."""
     m = _check_shape(mechanism, T, N, D, heads)
+    if ssa_order not in ("qk_v", "q_kv"):
+        raise ValueError(f"ssa_order must be 'qk_v' or 'q_kv' (got {ssa_order!r})")
     s = _Sites()
-    _attention(s, m, T, N, D, heads, rates or {})
+    _attention(s, m, T, N, D, heads, rates or {}, ssa_order)
     return s.result(mechanism=m, T=T, N=N, D=D, heads=heads)
 
 
@@ -312,6 +349,7 @@ def block_ops(
     *,
     mlp_ratio: float = 4.0,
     grid: tuple[int, int] | None = None,
+    ssa_order: str = "qk_v",
 ) -> dict[str, Any]:
     """Per-sample op counts of one whole block of :mod:`energymodel.zoo.blocks`:
 
@@ -342,7 +380,7 @@ def block_ops(
     membrane = m in ("sdsa", "sasa")
     if membrane:
         s.neuron("shortcut_lif", tnd, _mean_rate(rates["x"]) * tnd)
-    _attention(s.scoped("attn"), m, T, N, D, heads, rates)
+    _attention(s.scoped("attn"), m, T, N, D, heads, rates, ssa_order)
     s.elementwise("", "add", tnd)
     if m == "sasa":
         h, w = grid if grid is not None else _square(N)

@@ -205,3 +205,33 @@ def test_zoo_models_profile_cleanly(name):
         allowed = {"patch_embed.proj_conv"} | ({"head"} if name.startswith("spikformer") else set())
         assert mac_layers == allowed, mac_layers
         assert prof.totals()["acs"] > 0 and prof.totals()["spikes_out"] > 0
+
+
+def test_ssa_official_imagenet_order_is_linear_and_measured_exactly():
+    """``Q (Kᵀ V)`` (official ImageNet code): same output as ``(Q Kᵀ) V``, counts linear in N,
+    measured == analytic with per-token rates."""
+    torch.manual_seed(0)
+    D, H = 64, 2
+    a = A.SpikingSelfAttention(D, H, order="qk_v")
+    b = A.SpikingSelfAttention(D, H, order="q_kv")
+    b.load_state_dict(a.state_dict())
+    x = spikes((T, B, N, D), 0.25, seed=3)
+    lively(a, x)
+    b.load_state_dict(a.state_dict())
+    b.eval()
+    lif, _ = capture_lif(b)
+    with torch.no_grad():
+        assert torch.equal(a(x), b(x))
+    prof = em.profile(b, (x,), batch_dim=1)
+    rates = _attention_rates("ssa", x, lif, H)
+    k, v = _heads(lif["k_lif"], H), _heads(lif["v_lif"], H)
+    assert (k.transpose(-2, -1) @ v).max() > 1  # the integer x spike case of the convention
+    rates["k_tokens"] = k.mean(-1).double().numpy()
+    rates["v_tokens"] = v.mean(-1).double().numpy()
+    _compare(per_sample(prof), analytic.attention_ops("ssa", T, N, D, H, rates,
+                                                      ssa_order="q_kv")["sites"])
+    Ns = np.array([16, 64, 144, 256, 400])
+    r = {"x": 0.2, "q": 0.15, "k": 0.15, "v": 0.15, "attn": 0.3}
+    att = [analytic.attention_ops("ssa", 4, int(n), 256, 8, r, ssa_order="q_kv")["by_kind"]
+           ["attention"]["acs"] for n in Ns]
+    assert abs(np.polyfit(Ns, att, 2)[0]) * Ns.max() ** 2 < 1e-9 * max(att)

@@ -122,10 +122,16 @@ class SpikformerBlock(nn.Module):
     """``x = x + SSA(x); x = x + MLP(x)`` on spikes (the sums are integer spikes)."""
 
     def __init__(
-        self, dim: int, heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = False, tau: float = 2.0
+        self,
+        dim: int,
+        heads: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = False,
+        tau: float = 2.0,
+        ssa_order: str = "qk_v",
     ) -> None:
         super().__init__()
-        self.attn = SpikingSelfAttention(dim, heads, qkv_bias=qkv_bias, tau=tau)
+        self.attn = SpikingSelfAttention(dim, heads, qkv_bias=qkv_bias, tau=tau, order=ssa_order)
         self.mlp = SpikingMLP(dim, int(dim * mlp_ratio), tau=tau)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

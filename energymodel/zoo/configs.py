@@ -32,6 +32,8 @@ _TINY = dict(img_size=32, in_channels=3, num_classes=10, T=2, pooling="0011")
 def _cfg(family: str, depth: int, dim: int, heads: int, base: dict, **extra: Any) -> dict:
     cfg: dict[str, Any] = dict(family=family, depth=depth, dim=dim, heads=heads, mlp_ratio=4.0)
     cfg.update(base)
+    if family == "spikformer":
+        cfg["ssa_order"] = "qk_v"
     if family == "vit":
         cfg.pop("T"), cfg.pop("pooling")
         cfg["patch_size"] = 16 if cfg["img_size"] >= 224 else 4 if cfg["img_size"] >= 32 else 2

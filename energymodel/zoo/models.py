@@ -153,12 +153,18 @@ class _SpikingTransformer(nn.Module):
 
 class Spikformer(_SpikingTransformer):
     """Spikformer (Zhou et al., ICLR 2023): SPS + :class:`~.blocks.SpikformerBlock` (SSA), spike
-    residuals, linear head on the time-averaged token mean."""
+    residuals, linear head on the time-averaged token mean. ``ssa_order``: ``"qk_v"`` (paper,
+    CIFAR code) or ``"q_kv"`` (official ImageNet code); see :class:`SpikingSelfAttention`."""
 
     style = "spikformer"
 
+    def __init__(self, *, ssa_order: str = "qk_v", **kwargs) -> None:
+        self.ssa_order = ssa_order  # read by _make_block during the base constructor
+        super().__init__(**kwargs)
+
     def _make_block(self, dim, heads, mlp_ratio, tau, qkv_bias):
-        return SpikformerBlock(dim, heads, mlp_ratio, qkv_bias=qkv_bias, tau=tau)
+        return SpikformerBlock(dim, heads, mlp_ratio, qkv_bias=qkv_bias, tau=tau,
+                               ssa_order=self.ssa_order)
 
 
 class SpikeDrivenTransformer(_SpikingTransformer):
