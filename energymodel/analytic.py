@@ -48,23 +48,20 @@ mean value for integer spikes (a value k counts k accumulates). Each is either
 
 Keys (which a mechanism needs is listed in :data:`REQUIRED`):
 
-=========  =============================================================================
-``x``      attention input (the Q/K/V linears' input; block input of a Spikformer block,
-           output of ``shortcut_lif`` in SDT/SAFormer blocks). Scalar.
-``q k v``  Q, K, V spikes. Scalar or column rates.
-``attn``   SSA: ``attn_lif`` output (scalar or column rates over T N D). SDSA / SASA: the
-           neuron on the column sums, over its ``T x D`` outputs (scalar, or a ``[T(,B),H,d]``
-           array of its 0/1 outputs averaged over the batch).
-``kv``     SDSA: events of ``K ⊙ V`` over T N D (default: ``N Σ k v`` from column rates,
-           exact only when K and V fire independently).
-``qk``     SASA: events of ``Q ⊙ K`` (same default rule).
-``out``    events of the tensor entering the output projection, over T N D (default: SSA
-           ``attn``; SDSA ``N Σ q attn``; SASA ``N Σ k attn``, exact with column arrays).
-``proj``   SSA: ``proj_lif`` output rate (spikes_out only).
-``k_tokens`` SSA with ``ssa_order="q_kv"``: ``[T(,B),H,N]`` fraction of a head's d channels
-``v_tokens`` firing per token, making ``Kᵀ V`` exact (default: from the column rates,
-           assuming independence).
-=========  =============================================================================
+* ``x``: attention input (the Q/K/V linears' input; block input of a Spikformer block, output
+  of ``shortcut_lif`` in SDT/SAFormer blocks). Scalar.
+* ``q``, ``k``, ``v``: Q, K, V spikes. Scalar or column rates.
+* ``attn``: SSA: ``attn_lif`` output (scalar or column rates over T N D). SDSA / SASA: the
+  neuron on the column sums, over its ``T x D`` outputs (scalar, or a ``[T(,B),H,d]`` array of
+  its 0/1 outputs averaged over the batch).
+* ``kv``: SDSA: events of ``K ⊙ V`` over T N D (default: ``N Σ k v`` from column rates, exact
+  only when K and V fire independently). ``qk``: SASA, events of ``Q ⊙ K``, same rule.
+* ``out``: events of the tensor entering the output projection, over T N D (default: SSA
+  ``attn``; SDSA ``N Σ q attn``; SASA ``N Σ k attn``, exact with column arrays).
+* ``proj``: SSA, ``proj_lif`` output rate (spikes_out only).
+* ``k_tokens``, ``v_tokens``: SSA with ``ssa_order="q_kv"``, ``[T(,B),H,N]`` fraction of a
+  head's d channels firing per token, making ``Kᵀ V`` exact (default: from the column rates,
+  assuming independence).
 
 Block keys (:func:`block_ops`): ``mlp_in`` (input of the first MLP linear), ``mlp_hidden``
 (input of the second), ``mlp_out`` (Spikformer ``fc2_lif`` output, spikes_out only), ``dwc_in``

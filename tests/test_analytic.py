@@ -182,3 +182,14 @@ def test_block_ops_adds_mlp_dwc_and_shortcuts():
         mapped["sites"]["dwc.dwc_conv:conv2d#0"]["acs"])
     assert flat["sites"]["dwc.dwc_conv:conv2d#0"]["acs"] == pytest.approx(0.2 * T_ * D_ * 22 * 22)
     assert math.isnan(analytic.block_ops("ssa", T_, N_, D_, H_, RATES)["spikes_out"])
+
+
+def test_analytic_is_pure_numpy():
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(analytic))
+    imported = {a.name.split(".")[0] for node in ast.walk(tree)
+                if isinstance(node, (ast.Import, ast.ImportFrom))
+                for a in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])}
+    assert imported <= {"__future__", "math", "typing", "numpy"}, imported

@@ -127,3 +127,21 @@ def test_official_checkpoint_layout_is_translated(tmp_path):
     x = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(a(x), b(x))
+
+
+def test_vit_baseline_has_the_standard_vit_parameter_count():
+    d, depth, p, n = 512, 8, 16, 196
+    per_block = (2 * d) + (3 * d * d + 3 * d) + (d * d + d) + (2 * d) + (4 * d * d + 4 * d) \
+        + (4 * d * d + d)
+    expected = (3 * p * p * d + d) + d + (n + 1) * d + depth * per_block + 2 * d + (d * 1000 + 1000)
+    assert _meta_params("vit-8-512") == expected
+
+
+def test_config_table_is_complete_and_consistent():
+    for name, cfg in zoo.CONFIGS.items():
+        fam, depth, dim = name.split("-")[:3]
+        assert cfg["family"] == fam and cfg["depth"] == int(depth) and cfg["dim"] == int(dim)
+        assert cfg["dim"] % cfg["heads"] == 0
+        assert ("published_params" in cfg) == ("source" in cfg)
+        if name.endswith("-tiny"):
+            assert cfg["img_size"] == 32 and cfg.get("T", 2) == 2
