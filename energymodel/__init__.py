@@ -7,8 +7,25 @@ EnergyReport -> tables / plots / CLI.
 from __future__ import annotations
 
 from .counting import Profile, Profiler, profile
+from .counting.operands import CountOptions
+from .energy import EnergyReport, estimate
+from .hardware import HardwareError, HardwareProfile, list_hardware, load_hardware
 from .neurons import LIF, reset_states
 
 __version__ = "0.1.0"
 
-__all__ = ["Profile", "Profiler", "profile", "LIF", "reset_states", "__version__"]
+__all__ = [
+    "Profile",
+    "Profiler",
+    "profile",
+    "CountOptions",
+    "EnergyReport",
+    "estimate",
+    "HardwareError",
+    "HardwareProfile",
+    "list_hardware",
+    "load_hardware",
+    "LIF",
+    "reset_states",
+    "__version__",
+]

@@ -32,7 +32,8 @@ COUNT_COLUMNS: dict[str, str] = {
     "in2_elems": "elements of the second activation operand (activation x activation ops), else 0",
     "in2_nnz": "non-zero elements of the second activation operand",
     "out_elems": "elements of the output",
-    "out_nnz": "non-zero elements of the output",
+    "out_nnz": "non-zero elements of the output (measured for neurons; synaptic outputs are "
+    "analog currents and are not scanned)",
     "in_spike_calls": "calls whose input was spikes (binary or small non-negative integers)",
     "in_binary_calls": "calls whose input was binary (every element 0 or 1)",
     "dense_macs": "multiply-accumulates a dense ANN op of this shape does (fvcore convention, "

@@ -53,6 +53,7 @@ class Operand:
     binary: torch.Tensor | bool
     integer: torch.Tensor | bool
     _nnz: torch.Tensor | None = field(default=None, repr=False)
+    _total: torch.Tensor | None = field(default=None, repr=False)
 
     @property
     def numel(self) -> int:
@@ -63,6 +64,18 @@ class Operand:
         if self._nnz is None:
             self._nnz = torch.count_nonzero(self.tensor)
         return self._nnz
+
+    @property
+    def total(self) -> torch.Tensor:
+        """Sum of the values (float64, 0-d): the events of a spike tensor."""
+        if self._total is None:
+            self._total = self.tensor.sum(dtype=F64)
+        return self._total
+
+    def events(self, options: CountOptions) -> torch.Tensor:
+        """All events of the operand: the value sum, or with ``integer_spikes='mac'`` the
+        non-zero count."""
+        return self.nnz.to(F64) if options.integer_spikes == "mac" else self.total
 
     def flag(self, which: str) -> torch.Tensor | float:
         """``binary`` / ``integer`` as a float64 0-d tensor (or 0.0 for a weight)."""
@@ -75,25 +88,31 @@ class Operand:
         t = self.tensor
         if options.integer_spikes == "mac":
             return (t != 0).sum(dim=dim, dtype=F64)
-        if t.dtype == torch.bool:
-            return t.sum(dim=dim, dtype=F64)
         return t.sum(dim=dim, dtype=F64)
 
 
 def classify(t: torch.Tensor, is_weight: bool, options: CountOptions) -> Operand:
-    """Classify ``t``. Weights (parameters and views of them) are always analog."""
+    """Classify ``t``. Weights (parameters and views of them) are always analog.
+
+    Four reductions, all on the device: min/max, the non-zero count, the sum, and the count of
+    non-integral elements. Binary follows without another pass: values in [0, 1] whose sum
+    equals their non-zero count are all 0 or 1.
+    """
     if is_weight or t.numel() == 0:
         return Operand(t, is_weight, False, False)
     if t.dtype == torch.bool:
         true = torch.ones((), dtype=torch.bool, device=t.device)
-        return Operand(t, False, true, true)
+        return Operand(t, False, true, true, torch.count_nonzero(t), t.sum(dtype=F64))
     if t.is_complex():
         return Operand(t, False, False, False)
     lo, hi = torch.aminmax(t)
+    nnz = torch.count_nonzero(t)
+    total = t.sum(dtype=F64)
+    in_range = (lo >= 0) & (hi <= options.max_spike_level)
     if t.is_floating_point():
-        integral = torch.eq(t, torch.trunc(t)).all()
-        integer = integral & (lo >= 0) & (hi <= options.max_spike_level)
+        integral = torch.count_nonzero(torch.frac(t)) == 0
+        integer = in_range & integral
     else:
-        integer = (lo >= 0) & (hi <= options.max_spike_level)
-    binary = integer & (hi <= 1)
-    return Operand(t, False, binary, integer)
+        integer = in_range
+    binary = (lo >= 0) & (hi <= 1) & (total == nnz.to(F64))
+    return Operand(t, False, binary, integer, nnz, total)

@@ -95,6 +95,8 @@ class Profile:
         for name, (num, den) in RATE_COLUMNS.items():
             with np.errstate(divide="ignore", invalid="ignore"):
                 df[name] = np.where(df[den] > 0, df[num] / df[den].where(df[den] > 0, 1), np.nan)
+        # outputs are measured for neurons only (synaptic outputs are analog currents)
+        df.loc[df["kind"] != "neuron", "out_rate"] = np.nan
         return df[ALL_COLUMNS]
 
     def per_sample(self) -> pd.DataFrame:

@@ -81,17 +81,22 @@ class _CountingMode(TorchDispatchMode):
     def __init__(self, prof: "Profiler") -> None:
         super().__init__()
         self.prof = prof
+        self._entries: dict[Any, tuple] = {}  # aten overload -> (rule, name, ignored)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         p = self.prof
-        if p._suspended or not p._stack or p._neuron_depth:
+        if p._suspended or p._neuron_depth or not p._stack:
             return out
-        rule = rule_for(func)
-        if rule is None:
+        entry = self._entries.get(func)
+        if entry is None:
             name = func.overloadpacket.__name__
-            if name not in IGNORED_OPS and name.rstrip("_") not in IGNORED_OPS:
+            ignored = name in IGNORED_OPS or name.rstrip("_") in IGNORED_OPS
+            entry = self._entries[func] = (rule_for(func), name, ignored)
+        rule, name, ignored = entry
+        if rule is None:
+            if not ignored:
                 p._unrecognized[name] += 1
             return out
         o = out[0] if isinstance(out, (tuple, list)) else out
@@ -298,8 +303,11 @@ class Profiler:
                 s = self._site(frame, adapter.op(frame.module), "neuron")
                 s.calls += 1
                 n = spk.numel()
-                spikes = spk.sum(dtype=F64)
-                nnz = torch.count_nonzero(spk).to(F64)
+                # classified through the rule context, so the synaptic ops that read these
+                # spikes next reuse the scan
+                sop = self._ctx.operand(spk)
+                spikes, nnz = sop.total, sop.nnz.to(F64)
+                steps_sum = spk.reshape(T, -1).sum(1, dtype=F64) if T is not None else None
                 for c in ("neuron_updates", "out_elems", "state_reads", "state_writes"):
                     s.host[c] += n
                 s.add_dev({"spikes_out": spikes, "out_nnz": nnz, "spike_writes": nnz})
@@ -315,7 +323,7 @@ class Profiler:
                     s.step_spikes = torch.zeros(steps, dtype=F64, device=spk.device)
                     s.step_updates = [0.0] * steps
                 if T is not None:
-                    s.step_spikes += spk.reshape(T, -1).sum(1, dtype=F64)
+                    s.step_spikes += steps_sum
                     for t in range(T):
                         s.step_updates[t] += n / T
                 else:
@@ -326,6 +334,7 @@ class Profiler:
             self._suspended = False
 
     def _after_root_call(self) -> None:
+        self._ctx.clear_cache()
         self._suspended = True
         try:
             with torch.no_grad():

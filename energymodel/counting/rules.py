@@ -60,11 +60,20 @@ class OpCount:
 
 
 class RuleContext:
-    """What a rule may ask: whether a tensor is a weight, and the classification options."""
+    """What a rule may ask: whether a tensor is a weight, and its classification.
+
+    Classifications are cached for the few most recent tensors, keyed by the memory they cover
+    (storage, offset, element count, version counter), so a neuron's output read by three
+    linears, or a transposed view of it, is scanned once. The cache holds a reference to each
+    tensor it keys, so its memory cannot be reused under the key while the entry lives.
+    """
+
+    CACHE_SIZE = 6
 
     def __init__(self, options: CountOptions, weight_storages: set[int]) -> None:
         self.options = options
         self._weights = weight_storages
+        self._cache: dict[tuple, Operand] = {}
 
     def is_weight(self, t: torch.Tensor) -> bool:
         if isinstance(t, torch.nn.Parameter):
@@ -75,7 +84,42 @@ class RuleContext:
             return False
 
     def operand(self, t: torch.Tensor) -> Operand:
-        return classify(t, self.is_weight(t), self.options)
+        if self.is_weight(t):
+            return classify(t, True, self.options)
+        key = _dense_key(t)
+        if key is None:
+            return classify(t, False, self.options)
+        op = self._cache.get(key)
+        if op is None:
+            op = classify(t, False, self.options)
+            if len(self._cache) >= self.CACHE_SIZE:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = op
+        elif op.tensor.shape != t.shape:
+            # same elements, another view: reuse the whole-tensor statistics
+            op = Operand(t, False, op.binary, op.integer, op._nnz, op._total)
+        return op
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+
+def _dense_key(t: torch.Tensor) -> tuple | None:
+    """A key for the block of memory ``t`` covers, when ``t`` covers it densely (every element
+    of ``numel`` consecutive slots, in any dim order); ``None`` otherwise."""
+    if t.device.type == "meta" or t.numel() == 0:
+        return None
+    dims = sorted((st, sz) for st, sz in zip(t.stride(), t.shape) if sz != 1)
+    expect = 1
+    for st, sz in dims:
+        if st != expect:
+            return None
+        expect *= sz
+    try:
+        ptr = t.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError):
+        return None
+    return (ptr, t.storage_offset(), t.numel(), t.dtype, t.device, t._version)
 
 
 Rule = Callable[[RuleContext, tuple, dict, Any], "OpCount | None"]
@@ -138,7 +182,7 @@ def _contraction(
     batch = _prod(a.shape[:-2])
     dense = batch * m * k * n
     host: dict[str, Number] = {"dense_macs": dense, "out_elems": out.numel()}
-    dev: dict[str, torch.Tensor] = {"out_nnz": torch.count_nonzero(out)}
+    dev: dict[str, torch.Tensor] = {}
     static: dict[str, Number] = {}
     bias_w = isinstance(bias, torch.Tensor) and ctx.is_weight(bias)
     if bias_w:
@@ -148,10 +192,9 @@ def _contraction(
     if B.is_weight or A.is_weight:
         # activation x weight: a linear layer (the weight is B for x @ W^T, A for W @ x)
         act, w, outer = (A, b, n) if B.is_weight else (B, a, m)
-        red = -2 if B.is_weight else -1  # sum the activation over its non-contracted dim
         static.update(weight_elems=w.numel(), out_channels=outer, kernel_elems=1)
         fa = act.flag("integer")
-        ev = act.event_sums(red, ctx.options).sum() * outer
+        ev = act.events(ctx.options) * outer
         nnz = act.nnz.to(F64)
         host["in_elems"] = act.numel
         dev.update(
@@ -307,7 +350,6 @@ def conv_rule(ctx, args, kwargs, out):
         host["bias_reads"] = out.numel()
         static["bias_elems"] = bias.numel()
     dev = dict(
-        out_nnz=torch.count_nonzero(out),
         in_nnz=nnz,
         in_spike_calls=fa,
         in_binary_calls=X.flag("binary"),
@@ -391,10 +433,9 @@ def _reduction(op: str) -> Rule:
         x = args[0]
         X = ctx.operand(x)
         fi = X.flag("integer")
-        ev = X.event_sums(tuple(range(x.dim())), ctx.options) if x.dim() else x.to(F64)
+        ev = X.events(ctx.options)
         host = {"in_elems": X.numel, "out_elems": out.numel()}
         dev = {
-            "out_nnz": torch.count_nonzero(out),
             "in_nnz": X.nnz.to(F64),
             "in_spike_calls": fi,
             "in_binary_calls": X.flag("binary"),

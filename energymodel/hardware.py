@@ -1,0 +1,599 @@
+"""Hardware profiles as data: YAML files of cited energy constants, loaded and validated.
+
+A profile (``hwprofiles/<name>.yaml``, schema ``energymodel.hardware/1``, described in
+``hwprofiles/README.md``) lists the energy of each component action with its unit, width,
+range and citation. This module reads and checks those files and answers typed questions in
+pJ; it never counts and never prices a model (that is :mod:`energymodel.energy`).
+
+Shipped profiles live in ``hwprofiles/`` at the repository top; folders named in the
+environment variable ``ENERGYMODEL_HWPROFILES`` (``os.pathsep``-separated) are searched first.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+__all__ = [
+    "HardwareError",
+    "HardwareProfile",
+    "Problem",
+    "PRECISION_BITS",
+    "list_hardware",
+    "load_hardware",
+    "validate_hardware_file",
+    "hardware_search_path",
+]
+
+SCHEMA = "energymodel.hardware/1"
+
+#: Known precisions and their widths in bits.
+PRECISION_BITS: dict[str, int] = {
+    "int4": 4,
+    "int8": 8,
+    "int16": 16,
+    "int32": 32,
+    "fp8": 8,
+    "fp16": 16,
+    "bf16": 16,
+    "fp32": 32,
+    "fp64": 64,
+}
+
+#: Accepted units and their factor to pJ.
+UNITS_TO_PJ: dict[str, float] = {"fJ": 1e-3, "pJ": 1.0, "nJ": 1e3, "uJ": 1e6}
+
+_TOP_KEYS = {
+    "schema": True,
+    "name": True,
+    "description": True,
+    "kind": True,
+    "technology_node_nm": True,
+    "sources": True,
+    "flags": False,
+    "arithmetic": False,
+    "sram": False,
+    "dram": False,
+    "events": False,
+}
+_KINDS = ("digital", "neuromorphic", "fpga")
+_FLAG_KEYS = {"all_in": bool, "includes_memory": bool, "host": str}
+_ARITH_OPS = ("add", "mult")
+_EVENTS = (
+    "synaptic_op",
+    "mac",
+    "synaptic_update",
+    "neuron_update",
+    "neuron_update_active",
+    "neuron_update_inactive",
+    "spike",
+    "tile_hop",
+)
+_ENTRY_KEYS = {
+    "value",
+    "unit",
+    "citation",
+    "low",
+    "high",
+    "width_bits",
+    "interpolated",
+    "derivation",
+    "note",
+}
+_WHICH = ("nominal", "low", "high")
+
+
+class HardwareError(ValueError):
+    """A hardware profile is missing, unreadable or invalid, or lacks a needed entry.
+
+    ``problems`` lists every :class:`Problem` found (file, line, field, message)."""
+
+    def __init__(self, message: str, problems: "list[Problem] | None" = None) -> None:
+        super().__init__(message)
+        self.problems: list[Problem] = list(problems or [])
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a hardware file."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.message}"
+
+
+# --------------------------------------------------------------------------- YAML with lines
+class _DuplicateKeyLoader(yaml.SafeLoader):
+    """SafeLoader that composes nodes only; mappings are turned into Python by
+    :func:`_plain`, which reports duplicate keys instead of silently keeping the last."""
+
+
+_MAX_NODES = 100_000  # a hardware file has hundreds of nodes; aliases must not blow it up
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _plain(node: yaml.Node, loader: yaml.SafeLoader, path: str, lines: dict[str, int],
+           problems: list[tuple[int | None, str, str]], depth: int = 0,
+           budget: list[int] | None = None) -> Any:
+    """Turn a composed node into plain Python, recording the line of every field path.
+    Alias expansion is bounded (``_MAX_NODES``), so 'billion laughs' text cannot hang it."""
+    if budget is None:
+        budget = [_MAX_NODES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooLarge
+    if depth > 50:
+        problems.append((node.start_mark.line + 1, path or "<root>", "nested too deeply"))
+        return None
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for knode, vnode in node.value:
+            if not isinstance(knode, yaml.ScalarNode):
+                problems.append((knode.start_mark.line + 1, path or "<root>",
+                                 "a key must be a plain scalar"))
+                continue
+            key = loader.construct_object(knode)
+            if isinstance(key, (list, dict)) or key is None:
+                key = str(knode.value)
+            sub = f"{path}.{key}" if path else str(key)
+            if key in out:
+                problems.append((knode.start_mark.line + 1, sub,
+                                 f"duplicate key {key!r} (first at line {lines.get(sub, '?')})"))
+                continue
+            lines[sub] = knode.start_mark.line + 1
+            out[key] = _plain(vnode, loader, sub, lines, problems, depth + 1, budget)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _plain(v, loader, f"{path}[{i}]", lines, problems, depth + 1, budget)
+            for i, v in enumerate(node.value)
+        ]
+    return loader.construct_object(node)
+
+
+def _parse(text: str, file: str) -> tuple[Any, dict[str, int], list[Problem]]:
+    """Parse YAML text; never raises. Returns (data, field -> line, problems)."""
+    lines: dict[str, int] = {}
+    raw: list[tuple[int | None, str, str]] = []
+    try:
+        loader = _DuplicateKeyLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = None if node is None else _plain(node, loader, "", lines, raw)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark is not None else None
+        msg = " ".join(str(x) for x in (e.context, e.problem) if x) or "invalid YAML"
+        return None, lines, [Problem(file, line, "<yaml>", f"not valid YAML: {msg}")]
+    except _TooLarge:
+        return None, lines, [Problem(file, None, "<yaml>",
+                                     f"too large: more than {_MAX_NODES} nodes once aliases are expanded")]
+    except RecursionError:
+        return None, lines, [Problem(file, None, "<yaml>", "not valid YAML: nested too deeply")]
+    except Exception as e:  # YAMLError, bad timestamps, odd scalars: all are file problems
+        return None, lines, [Problem(file, None, "<yaml>", f"not valid YAML: {e}")]
+    return data, lines, [Problem(file, ln, f, m) for ln, f, m in raw]
+
+
+# --------------------------------------------------------------------------- validation
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+class _Checker:
+    def __init__(self, file: str, lines: dict[str, int]) -> None:
+        self.file = file
+        self.lines = lines
+        self.problems: list[Problem] = []
+
+    def line_of(self, field: str) -> int | None:
+        f = field
+        while f:
+            if f in self.lines:
+                return self.lines[f]
+            f = f.rsplit(".", 1)[0] if "." in f else ""
+        return self.lines.get("")
+
+    def add(self, field: str, message: str) -> None:
+        self.problems.append(Problem(self.file, self.line_of(field), field, message))
+
+    def mapping(self, value: Any, field: str) -> bool:
+        if not isinstance(value, dict):
+            self.add(field, f"must be a mapping, got {type(value).__name__}")
+            return False
+        return True
+
+    def entry(self, value: Any, field: str, extra: Iterable[str] = ()) -> None:
+        if not self.mapping(value, field):
+            return
+        allowed = _ENTRY_KEYS | set(extra)
+        for k in value:
+            if k not in allowed:
+                self.add(f"{field}.{k}", f"unknown key {k!r} (known: {', '.join(sorted(allowed))})")
+        for k in ("value", "unit", "citation"):
+            if k not in value:
+                self.add(f"{field}.{k}", f"missing required key {k!r}")
+        unit = value.get("unit")
+        if "unit" in value and unit not in UNITS_TO_PJ:
+            self.add(f"{field}.unit", f"unknown unit {unit!r} (use one of {', '.join(UNITS_TO_PJ)})")
+        for k in ("value", "low", "high"):
+            if k in value:
+                v = value[k]
+                if not _is_number(v):
+                    self.add(f"{field}.{k}", f"must be a number, got {v!r}")
+                elif v < 0:
+                    self.add(f"{field}.{k}", f"energy must be >= 0, got {v}")
+        v, lo, hi = value.get("value"), value.get("low"), value.get("high")
+        if _is_number(v) and _is_number(lo) and lo > v:
+            self.add(f"{field}.low", f"low ({lo}) is above value ({v})")
+        if _is_number(v) and _is_number(hi) and hi < v:
+            self.add(f"{field}.high", f"high ({hi}) is below value ({v})")
+        if "citation" in value and (not isinstance(value["citation"], str) or not value["citation"].strip()):
+            self.add(f"{field}.citation", "must be non-empty text naming the source")
+        for k in ("width_bits", "capacity_bytes"):
+            if k in value and (not _is_number(value[k]) or value[k] <= 0):
+                self.add(f"{field}.{k}", f"must be a positive number, got {value[k]!r}")
+        if "interpolated" in value and not isinstance(value["interpolated"], bool):
+            self.add(f"{field}.interpolated", "must be true or false")
+        if value.get("interpolated") is True and "derivation" not in value:
+            self.add(f"{field}.derivation", "an interpolated value must say how (derivation)")
+
+
+def _check(data: Any, file: str, lines: dict[str, int]) -> list[Problem]:
+    c = _Checker(file, lines)
+    if not isinstance(data, dict):
+        c.add("<root>", "the file must hold a mapping of profile fields "
+              f"(got {type(data).__name__})")
+        return c.problems
+    for k in data:
+        if k not in _TOP_KEYS:
+            c.add(str(k), f"unknown key {k!r} (known: {', '.join(_TOP_KEYS)})")
+    for k, required in _TOP_KEYS.items():
+        if required and k not in data:
+            c.add(k, f"missing required key {k!r}")
+    if "schema" in data and data["schema"] != SCHEMA:
+        c.add("schema", f"must be {SCHEMA!r}, got {data['schema']!r}")
+    for k in ("name", "description"):
+        if k in data and (not isinstance(data[k], str) or not data[k].strip()):
+            c.add(k, "must be non-empty text")
+    if "kind" in data and data["kind"] not in _KINDS:
+        c.add("kind", f"unknown kind {data['kind']!r} (use one of {', '.join(_KINDS)})")
+    if "technology_node_nm" in data and (
+        not _is_number(data["technology_node_nm"]) or data["technology_node_nm"] <= 0
+    ):
+        c.add("technology_node_nm", f"must be a positive number, got {data['technology_node_nm']!r}")
+    if "sources" in data and c.mapping(data["sources"], "sources"):
+        if not data["sources"]:
+            c.add("sources", "must list at least one source")
+        for k, v in data["sources"].items():
+            if not isinstance(v, str) or not v.strip():
+                c.add(f"sources.{k}", "must be the full reference as text")
+    if "flags" in data and data["flags"] is not None and c.mapping(data["flags"], "flags"):
+        for k, v in data["flags"].items():
+            if k not in _FLAG_KEYS:
+                c.add(f"flags.{k}", f"unknown flag {k!r} (known: {', '.join(_FLAG_KEYS)})")
+            elif not isinstance(v, _FLAG_KEYS[k]):
+                c.add(f"flags.{k}", f"must be {_FLAG_KEYS[k].__name__}, got {v!r}")
+    if "arithmetic" in data and c.mapping(data["arithmetic"], "arithmetic"):
+        for op, table in data["arithmetic"].items():
+            f = f"arithmetic.{op}"
+            if op not in _ARITH_OPS:
+                c.add(f, f"unknown operation {op!r} (known: {', '.join(_ARITH_OPS)})")
+                continue
+            if c.mapping(table, f):
+                for prec, e in table.items():
+                    if prec not in PRECISION_BITS:
+                        c.add(f"{f}.{prec}", f"unknown precision {prec!r} "
+                              f"(known: {', '.join(PRECISION_BITS)})")
+                        continue
+                    c.entry(e, f"{f}.{prec}")
+    if "sram" in data:
+        if not isinstance(data["sram"], list) or not data["sram"]:
+            c.add("sram", "must be a non-empty list of entries")
+        else:
+            for i, e in enumerate(data["sram"]):
+                f = f"sram[{i}]"
+                c.entry(e, f, extra=("capacity_bytes",))
+                if isinstance(e, dict):
+                    for k in ("capacity_bytes", "width_bits"):
+                        if k not in e:
+                            c.add(f"{f}.{k}", f"missing required key {k!r}")
+    if "dram" in data:
+        c.entry(data["dram"], "dram")
+        if isinstance(data["dram"], dict) and "width_bits" not in data["dram"]:
+            c.add("dram.width_bits", "missing required key 'width_bits'")
+    if "events" in data and c.mapping(data["events"], "events"):
+        for k, e in data["events"].items():
+            if k not in _EVENTS:
+                c.add(f"events.{k}", f"unknown event {k!r} (known: {', '.join(_EVENTS)})")
+                continue
+            c.entry(e, f"events.{k}")
+    has_arith = isinstance(data.get("arithmetic"), dict) and data["arithmetic"]
+    has_sop = isinstance(data.get("events"), dict) and "synaptic_op" in data["events"]
+    if not has_arith and not has_sop:
+        c.add("arithmetic", "a profile needs 'arithmetic' (add/mult) or 'events.synaptic_op'")
+    return c.problems
+
+
+def validate_hardware_file(path: str | os.PathLike) -> list[Problem]:
+    """Every problem in a hardware file (empty list: valid). An unreadable file gives one
+    problem with field ``<file>``; this function never raises for file content."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        return [Problem(file, None, "<file>", f"cannot read: {e.__class__.__name__}: {e}")]
+    return validate_hardware_text(text, file)
+
+
+def validate_hardware_text(text: str, file: str = "<text>") -> list[Problem]:
+    """Every problem in YAML text (see :func:`validate_hardware_file`)."""
+    data, lines, problems = _parse(text, file)
+    if problems and data is None:
+        return problems
+    return problems + _check(data, file, lines)
+
+
+# --------------------------------------------------------------------------- the profile
+def _to_pj(entry: dict[str, Any], which: str) -> float:
+    f = UNITS_TO_PJ[entry["unit"]]
+    if which == "nominal":
+        return float(entry["value"]) * f
+    return float(entry.get(which, entry["value"])) * f
+
+
+class HardwareProfile:
+    """A validated hardware profile. Every energy accessor returns pJ.
+
+    ``which`` selects ``"nominal"`` (the value), ``"low"`` or ``"high"`` (the range ends; the
+    value itself where the source gives no range)."""
+
+    def __init__(self, data: dict[str, Any], path: str | None = None,
+                 lines: dict[str, int] | None = None) -> None:
+        self.data = data
+        self.path = path or "<memory>"
+        self._lines = lines or {}
+        flags = data.get("flags") or {}
+        self.name: str = data["name"]
+        self.description: str = data["description"]
+        self.kind: str = data["kind"]
+        self.technology_node_nm: float = data["technology_node_nm"]
+        self.sources: dict[str, str] = dict(data["sources"])
+        self.all_in: bool = bool(flags.get("all_in", False))
+        self.includes_memory: bool = bool(flags.get("includes_memory", False)) or self.all_in
+        self.host: str | None = flags.get("host")
+
+    # ------------------------------------------------------------ provenance
+    def __repr__(self) -> str:
+        return f"HardwareProfile({self.name!r}, {self.technology_node_nm} nm, {self.path})"
+
+    def line(self, field: str) -> int | None:
+        """Line of ``field`` (dotted path) in the file, when known."""
+        return self._lines.get(field)
+
+    def missing(self, field: str, why: str) -> HardwareError:
+        """The error to raise when a pricing mode needs an entry this profile lacks."""
+        p = Problem(self.path, None, field, f"missing: {why}")
+        return HardwareError(str(p), [p])
+
+    def entry(self, field: str) -> dict[str, Any]:
+        """The raw entry at a dotted path (``arithmetic.add.fp32``, ``events.spike``)."""
+        cur: Any = self.data
+        for part in field.split("."):
+            if not isinstance(cur, dict) or part not in cur:
+                raise self.missing(field, f"profile {self.name!r} has no entry {field!r}")
+            cur = cur[part]
+        return cur
+
+    def citation(self, field: str) -> str:
+        return str(self.entry(field)["citation"])
+
+    # ------------------------------------------------------------ arithmetic and events
+    def precisions(self) -> list[str]:
+        """Precisions with both an add and a mult entry."""
+        ar = self.data.get("arithmetic") or {}
+        add, mult = ar.get("add") or {}, ar.get("mult") or {}
+        return [p for p in PRECISION_BITS if p in add and p in mult]
+
+    def has(self, op: str, precision: str = "fp32") -> bool:
+        return precision in ((self.data.get("arithmetic") or {}).get(op) or {})
+
+    def energy(self, op: str, precision: str = "fp32", which: str = "nominal") -> float:
+        """pJ of one arithmetic ``op`` (``add``, ``mult``, or ``mac`` = mult + add) at
+        ``precision``."""
+        _check_which(which)
+        if precision not in PRECISION_BITS:
+            raise ValueError(f"unknown precision {precision!r} (known: {', '.join(PRECISION_BITS)})")
+        if op == "mac":
+            return self.energy("mult", precision, which) + self.energy("add", precision, which)
+        if op not in _ARITH_OPS:
+            raise ValueError(f"unknown arithmetic op {op!r} (known: add, mult, mac)")
+        return _to_pj(self.entry(f"arithmetic.{op}.{precision}"), which)
+
+    def has_event(self, name: str) -> bool:
+        return name in (self.data.get("events") or {})
+
+    def event(self, name: str, which: str = "nominal") -> float:
+        """pJ of one event (``synaptic_op``, ``spike``, ``tile_hop``, ...)."""
+        _check_which(which)
+        return _to_pj(self.entry(f"events.{name}"), which)
+
+    # ------------------------------------------------------------ memory
+    def has_sram(self) -> bool:
+        return bool(self.data.get("sram"))
+
+    def sram_read_pj(self, capacity_bytes: float, width_bits: float = 64,
+                     which: str = "nominal", width_rule: str = "access") -> float:
+        """pJ of one access of ``width_bits`` to an SRAM of ``capacity_bytes``.
+
+        Width: each entry is first brought to ``width_bits``: ``width_rule="access"``: an
+        access no wider than the entry costs the entry's energy, a wider one
+        ceil(width / entry width) entries; ``"bits"``: energy scales linearly with the bits.
+        Capacity: piecewise linear between the listed capacities, linear from 0 pJ at 0 bytes
+        below the smallest (the rule of Lemaire et al. 2022), held at the largest above it.
+        """
+        _check_which(which)
+        if width_rule not in ("access", "bits"):
+            raise ValueError(f"unknown width_rule {width_rule!r} (use 'access' or 'bits')")
+        if not self.has_sram():
+            raise self.missing("sram", f"profile {self.name!r} lists no SRAM entries")
+        if not (capacity_bytes >= 0) or not (width_bits > 0):
+            raise ValueError(f"sram_read_pj: need capacity >= 0 and width > 0, got "
+                             f"{capacity_bytes}, {width_bits}")
+        pts: dict[float, float] = {}
+        for e in self.data["sram"]:
+            w = float(e["width_bits"])
+            scale = math.ceil(width_bits / w) if width_rule == "access" else width_bits / w
+            pts[float(e["capacity_bytes"])] = _to_pj(e, which) * scale
+        xs = sorted(pts)
+        x = float(capacity_bytes)
+        if x >= xs[-1]:
+            return pts[xs[-1]]
+        x0, y0 = 0.0, 0.0
+        for x1 in xs:
+            y1 = pts[x1]
+            if x <= x1:
+                return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+            x0, y0 = x1, y1
+        return pts[xs[-1]]  # pragma: no cover
+
+    def dram_pj(self, width_bits: float = 64, which: str = "nominal") -> float:
+        """pJ of one DRAM access of ``width_bits`` (scaled linearly from the entry's width)."""
+        e = self.entry("dram")
+        return _to_pj(e, which) * width_bits / float(e["width_bits"])
+
+    # ------------------------------------------------------------ views
+    def has_ranges(self) -> bool:
+        return any(r["low"] != r["value"] or r["high"] != r["value"] for r in self._rows())
+
+    def _rows(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+
+        def add(section: str, name: str, precision: str, field: str, e: dict[str, Any]) -> None:
+            f = UNITS_TO_PJ[e["unit"]]
+            rows.append({
+                "section": section,
+                "name": name,
+                "precision": precision,
+                "value": float(e["value"]),
+                "unit": e["unit"],
+                "value_pj": float(e["value"]) * f,
+                "low": float(e.get("low", e["value"])),
+                "high": float(e.get("high", e["value"])),
+                "width_bits": e.get("width_bits", PRECISION_BITS.get(precision)),
+                "capacity_bytes": e.get("capacity_bytes"),
+                "interpolated": bool(e.get("interpolated", False)),
+                "citation": e["citation"],
+                "line": self._lines.get(field),
+            })
+
+        for op, table in (self.data.get("arithmetic") or {}).items():
+            for prec, e in table.items():
+                add("arithmetic", op, prec, f"arithmetic.{op}.{prec}", e)
+        for i, e in enumerate(self.data.get("sram") or []):
+            add("sram", "access", "", f"sram[{i}]", e)
+        if "dram" in self.data:
+            add("dram", "access", "", "dram", self.data["dram"])
+        for k, e in (self.data.get("events") or {}).items():
+            add("events", k, "", f"events.{k}", e)
+        return rows
+
+    def constants(self):
+        """Every constant as a DataFrame (section, name, precision, value, unit, value_pj, low,
+        high, width_bits, capacity_bytes, interpolated, citation, line)."""
+        import pandas as pd
+
+        return pd.DataFrame(self._rows())
+
+
+def _check_which(which: str) -> None:
+    if which not in _WHICH:
+        raise ValueError(f"unknown value selector {which!r} (use one of {', '.join(_WHICH)})")
+
+
+# --------------------------------------------------------------------------- finding files
+def hardware_search_path() -> list[Path]:
+    """Folders searched for ``<name>.yaml``: those in ``ENERGYMODEL_HWPROFILES`` first, then
+    the shipped ``hwprofiles/``."""
+    out: list[Path] = []
+    extra = os.environ.get("ENERGYMODEL_HWPROFILES", "")
+    for part in extra.split(os.pathsep):
+        if part.strip():
+            out.append(Path(part.strip()).expanduser())
+    out.append(Path(__file__).resolve().parent.parent / "hwprofiles")  # source tree / editable
+    out.append(Path(sys.prefix) / "share" / "energymodel" / "hwprofiles")  # wheel install
+    return out
+
+
+def list_hardware() -> list[str]:
+    """Names of the profiles found on the search path (shipped ones included), sorted."""
+    names: set[str] = set()
+    for folder in hardware_search_path():
+        if folder.is_dir():
+            names.update(p.stem for p in folder.glob("*.yaml"))
+    return sorted(names)
+
+
+def _resolve(name_or_path: str | os.PathLike) -> Path:
+    s = str(name_or_path)
+    p = Path(s).expanduser()
+    looks_like_path = os.sep in s or "/" in s or s.endswith((".yaml", ".yml"))
+    if looks_like_path or p.is_file():
+        if not p.is_file():
+            raise HardwareError(f"{s}: <file>: no such hardware file",
+                                [Problem(s, None, "<file>", "no such hardware file")])
+        return p
+    for folder in hardware_search_path():
+        for ext in (".yaml", ".yml"):
+            cand = folder / f"{s}{ext}"
+            if cand.is_file():
+                return cand
+    known = ", ".join(list_hardware()) or "none"
+    raise HardwareError(f"{s}: <file>: unknown hardware profile (known: {known})",
+                        [Problem(s, None, "<file>", f"unknown hardware profile (known: {known})")])
+
+
+def load_hardware(name_or_path: "str | os.PathLike | HardwareProfile") -> HardwareProfile:
+    """Load a shipped profile by name (``"cmos45nm"``) or any YAML file by path.
+
+    Raises :class:`HardwareError` (and nothing else for file content) listing every problem
+    with file, line and field."""
+    if isinstance(name_or_path, HardwareProfile):
+        return name_or_path
+    path = _resolve(name_or_path)
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        p = Problem(file, None, "<file>", f"cannot read: {e}")
+        raise HardwareError(str(p), [p]) from None
+    return load_hardware_text(text, file)
+
+
+def load_hardware_text(text: str, file: str = "<text>") -> HardwareProfile:
+    """Load a profile from YAML text (see :func:`load_hardware`)."""
+    data, lines, problems = _parse(text, file)
+    if data is not None or not problems:
+        problems = problems + _check(data, file, lines)
+    if problems:
+        head = str(problems[0])
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        raise HardwareError(f"invalid hardware profile: {head}{more}", problems)
+    return HardwareProfile(data, file, lines)
