@@ -95,6 +95,7 @@ def compare_mechanisms(
     Table columns: ``mechanism, timesteps, input_rate, q_rate, k_rate, v_rate, attn_rate``
     (mean firing rates; blank where a mechanism has no such tensor), ``macs, acs, acs_rate,
     dense_macs, elementwise_ops, neuron_updates, spikes_out`` (per sample, whole module),
+    ``spike_rate`` (all the module's neurons: spikes_out / neuron_updates),
     ``attention_acs, attention_macs`` (the attention products / sums only), ``analytic_macs,
     analytic_acs`` (from :func:`energymodel.analytic.attention_ops` with the measured column
     rates; equal to the measured ones up to float rounding). Energies and ratios to vanilla are
@@ -104,6 +105,12 @@ def compare_mechanisms(
 
     if not 0.0 <= rate <= 1.0:
         raise ValueError(f"rate must be within [0, 1] (got {rate})")
+    for label, v in (("tokens", tokens), ("timesteps", timesteps), ("batch", batch),
+                     ("vanilla_timesteps", vanilla_timesteps)):
+        if int(v) != v or v < 1:
+            raise ValueError(f"{label} must be a positive integer (got {v!r})")
+    if vanilla_timesteps > timesteps:
+        raise ValueError(f"vanilla_timesteps ({vanilla_timesteps}) exceeds timesteps ({timesteps})")
     mechs = [m.lower() for m in mechanisms]
     unknown = [m for m in mechs if m not in MECHANISMS]
     if unknown:
@@ -142,6 +149,7 @@ def compare_mechanisms(
             row[f"{key}_rate"] = all_rates[mech].get(key, float("nan"))
         for c in COUNT_COLUMNS:
             row[c] = float(df[c].sum()) / n
+        row["spike_rate"] = row["spikes_out"] / row["neuron_updates"] if row["neuron_updates"] else float("nan")
         att = df[df["kind"] == "attention"]
         row["attention_acs"] = float(att["acs"].sum()) / n
         row["attention_macs"] = float(att["macs"].sum()) / n
