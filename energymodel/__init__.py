@@ -12,6 +12,8 @@ from .energy import EnergyReport, estimate
 from .hardware import HardwareError, HardwareProfile, list_hardware, load_hardware
 from .neurons import LIF, reset_states
 
+from . import analytic, attention, zoo  # noqa: E402  (models and closed forms; the profiler knows none of them)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -27,5 +29,8 @@ __all__ = [
     "load_hardware",
     "LIF",
     "reset_states",
+    "analytic",
+    "attention",
+    "zoo",
     "__version__",
 ]

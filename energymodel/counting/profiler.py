@@ -21,7 +21,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from .columns import COUNT_COLUMNS, ID_COLUMNS, STATIC_COLUMNS
 from .neurons import NeuronAdapter, find_adapter
-from .operands import F64, CountOptions
+from .operands import F64, CountOptions, exact_sum_dims
 from .profile import Profile
 from .rules import IGNORED_OPS, OpCount, RuleContext, rule_for
 
@@ -307,7 +307,11 @@ class Profiler:
                 # spikes next reuse the scan
                 sop = self._ctx.operand(spk)
                 spikes, nnz = sop.total, sop.nnz.to(F64)
-                steps_sum = spk.reshape(T, -1).sum(1, dtype=F64) if T is not None else None
+                steps_sum = (
+                    exact_sum_dims(spk.reshape(T, -1), 1, self.options.max_spike_level)
+                    if T is not None
+                    else None
+                )
                 for c in ("neuron_updates", "out_elems", "state_reads", "state_writes"):
                     s.host[c] += n
                 s.add_dev({"spikes_out": spikes, "out_nnz": nnz, "spike_writes": nnz})

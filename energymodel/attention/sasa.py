@@ -1,0 +1,68 @@
+"""Spike Aggregated Self-Attention (SASA) of SAFormer (Zhang, Sboev, Rybka, Yu, arXiv 2412.13553),
+**as we read the paper's abstract**.
+
+The abstract states that SASA computes its attention weights from the spike query and key
+matrices only, with no value, and that the block adds a depthwise-convolution module (DWC).
+The body of the paper and any code were not available to us. Our reading, which this module
+implements and the README states:
+
+    Q, K = SN(BN(x W_Q)), SN(BN(x W_K))            (no V projection)
+    A    = SN(Σ_tokens (Q ⊙ K))                   per head and channel, [T, B, H, 1, d]
+    out  = BN(Linear(A ⊙ K))
+
+i.e. the SDSA pattern with the query-key pair aggregated over tokens and the key, not a value,
+carrying the tokens to the output. The DWC module lives in the block
+(:class:`energymodel.zoo.blocks.SAFormerBlock`). Treat counts of this mechanism as those of
+our reading, not of the authors' network.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..neurons import LIF
+from ._common import check_dims, linear_bn, merge_heads, split_heads
+
+__all__ = ["SpikeAggregatedSelfAttention"]
+
+
+class SpikeAggregatedSelfAttention(nn.Module):
+    """SASA in our reading of the SAFormer abstract (see the module docstring):
+    ``BN(Linear(SN(Σ_tokens(Q ⊙ K)) ⊙ K))``; one projection fewer than SDSA, masks and a
+    column sum only, linear in N.
+
+    Args:
+        dim, heads: D and H. attn_threshold: threshold of ``attn_lif`` on the column sums (0.5,
+            as SDSA's; our choice). tau: of every neuron. qkv_bias: biases on Q, K linears.
+
+    Input ``[T, B, N, D]`` spikes, output ``[T, B, N, D]`` analog (membrane contribution).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        heads: int = 8,
+        qkv_bias: bool = False,
+        attn_threshold: float = 0.5,
+        tau: float = 2.0,
+    ) -> None:
+        super().__init__()
+        check_dims(dim, heads)
+        self.dim, self.heads = dim, heads
+        for name in ("q", "k"):  # our reading: no value projection
+            setattr(self, f"{name}_linear", nn.Linear(dim, dim, bias=qkv_bias))
+            setattr(self, f"{name}_bn", nn.BatchNorm1d(dim))
+            setattr(self, f"{name}_lif", LIF(tau=tau))
+        self.attn_lif = LIF(tau=tau, v_threshold=attn_threshold)
+        self.proj_linear = nn.Linear(dim, dim)
+        self.proj_bn = nn.BatchNorm1d(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q = split_heads(self.q_lif(linear_bn(x, self.q_linear, self.q_bn)), self.heads)
+        k = split_heads(self.k_lif(linear_bn(x, self.k_linear, self.k_bn)), self.heads)
+        qk = q * k  # mask (our reading)
+        a = qk.sum(dim=-2, keepdim=True)  # aggregate over tokens: [T, B, H, 1, d]
+        a = self.attn_lif(a)
+        out = a * k  # mask: the key carries the tokens (our reading)
+        return linear_bn(merge_heads(out), self.proj_linear, self.proj_bn)
