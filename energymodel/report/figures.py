@@ -234,8 +234,10 @@ def plot_reference_models(table: pd.DataFrame, hardware: Sequence[str], stem: st
     if "published_mj" in table.columns and table["published_mj"].notna().any():
         pub = table["published_mj"].to_numpy(dtype=float)
         ok = ~np.isnan(pub)
-        ax.scatter(x[ok], pub[ok], marker="_", s=400, color="black", linewidths=2,
-                   label="published (45 nm, paper)", zorder=3)
+        i45 = list(hardware).index("cmos45nm") if "cmos45nm" in hardware else (len(hardware) - 1) / 2
+        xp = x + (i45 - (len(hardware) - 1) / 2) * width  # over the 45 nm bar
+        ax.scatter(xp[ok], pub[ok], marker="_", s=250, color="black", linewidths=2.5,
+                   label="published (45 nm, trained)", zorder=3)
     ax.set_yscale("log")
     ax.set_xticks(x, models, rotation=30, ha="right")
     ax.set_ylabel("energy per sample (mJ, log scale)")
