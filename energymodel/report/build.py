@@ -69,7 +69,7 @@ def report_plan(quick: bool = False) -> dict[str, Any]:
                     sweep_heads=4, sweep_tokens=(8, 16, 32), breakdown_model="sdt-1-64-tiny",
                     breakdown_batches=1, models=QUICK_MODELS)
     return dict(compare=dict(tokens=196, dim=512, heads=8, timesteps=4), sweep_dim=512,
-                sweep_heads=8, sweep_tokens=(16, 49, 196, 400, 784, 1024),
+                sweep_heads=8, sweep_tokens=(16, 49, 196, 576, 1024),
                 breakdown_model="sdt-2-512-cifar", breakdown_batches=2, models=REFERENCE_MODELS)
 
 

@@ -83,7 +83,7 @@ def plot_attention_by_hardware(cmp: pd.DataFrame, stem: str | os.PathLike,
                       label=MECH_LABEL.get(m, m), color=SERIES[i % 8],
                       hatch=HATCHES[i % 8], edgecolor="black", linewidth=0.5)
         for b, v in zip(bars, vals):
-            ax.annotate(f"{v:.3g}", (b.get_x() + b.get_width() / 2, v), ha="center",
+            ax.annotate(f"{v:,.0f}" if v >= 100 else f"{v:.3g}", (b.get_x() + b.get_width() / 2, v), ha="center",
                         va="bottom", fontsize=6, rotation=90, xytext=(0, 2),
                         textcoords="offset points")
     ax.set_yscale("log")
@@ -95,29 +95,59 @@ def plot_attention_by_hardware(cmp: pd.DataFrame, stem: str | os.PathLike,
                            f"H={s.get('heads')}, T={s.get('timesteps')}, input rate "
                            f"{s.get('rate')}"))
     ax.margins(y=0.15)
-    ax.legend(ncol=len(mechs), frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2),
-              fontsize=7)
     ax.grid(axis="y", which="major", alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0.14 if note else 0.08, 1, 1))
+    fig.legend(handles, labels, ncol=len(mechs), frameon=False, loc="lower center",
+               bbox_to_anchor=(0.5, 0.07 if note else 0.0), fontsize=7)
     if note:
-        fig.text(0.01, -0.06, note, fontsize=6.5, ha="left", va="top", wrap=True)
+        import textwrap  # noqa: PLC0415
+
+        fig.text(0.5, 0.0, textwrap.fill(note, 140), fontsize=6.5, ha="center", va="bottom")
     return save_figure(fig, stem)
 
 
-def layer_groups(layers: pd.Series, depth: int = 2) -> pd.Series:
-    """Module paths grouped for a readable breakdown: ``block.3.attn.q_linear`` ->
-    ``block.3.attn`` (``depth`` name parts from a numeric index on), otherwise the first
-    ``depth`` parts (``patch_embed.proj_conv1``); the root (``''``) -> ``(root)``."""
+def _short(name: str, depth: int = 2) -> str:
+    parts = name.split(".")
+    for i, p in enumerate(parts):
+        if p.isdigit():
+            return ".".join(parts[: i + depth])
+    return name
 
-    def one(name: str) -> str:
-        if not name:
-            return "(root)"
-        parts = name.split(".")
-        for i, p in enumerate(parts):
-            if p.isdigit():
-                return ".".join(parts[: i + depth])
-        return ".".join(parts[:depth])
 
-    return layers.astype(str).map(one)
+def _prefix(name: str) -> str:
+    parts = name.split(".")
+    for i, p in enumerate(parts):
+        if p.isdigit():
+            return ".".join(parts[: i + 1])
+    return parts[0]
+
+
+def layer_groups(layers: pd.DataFrame) -> pd.Series:
+    """Group op sites into the "layers" of a paper figure, in execution order: every synaptic
+    site opens (or continues) a group named by its module (``patch_embed.proj_conv1``; inside
+    numbered blocks ``block.3.attn`` / ``block.3.mlp``), and the normalisation, neuron, pooling
+    and element-wise sites after it join it; sites that run before the first synaptic site of
+    their block (``block.3.shortcut_lif``, the head's neuron) join the next group."""
+    names = layers["layer"].fillna("").astype(str).tolist()
+    kinds = layers["kind"].astype(str).tolist()
+    out: list[str | None] = [None] * len(names)
+    pending: list[int] = []
+    current: str | None = None
+    for i, (name, kind) in enumerate(zip(names, kinds)):
+        if kind in ("synaptic",):
+            current = _short(name) or "(root)"
+            for j in pending:
+                out[j] = current
+            pending = []
+            out[i] = current
+        elif current is not None and name and _prefix(name) == _prefix(current):
+            out[i] = current
+        else:
+            pending.append(i)
+    for j in pending:
+        out[j] = current or "(root)"
+    return pd.Series(out, index=layers.index)
 
 
 def plot_layer_breakdown(layers: pd.DataFrame, hardware: str, stem: str | os.PathLike,
@@ -126,7 +156,7 @@ def plot_layer_breakdown(layers: pd.DataFrame, hardware: str, stem: str | os.Pat
     (arithmetic and addressing), neuron (state updates) and memory (SRAM accesses and spike
     routing). ``layers``: :attr:`EnergyReport.layers` (``full`` convention for all three)."""
     d = layers[layers["hardware"] == hardware].copy()
-    d["group"] = layer_groups(d["layer"])
+    d["group"] = layer_groups(d)
     comp = {
         "compute (arithmetic + addressing)": d["compute_pj"] + d.get("addressing_pj", 0.0),
         "neuron updates": d["neuron_pj"],
