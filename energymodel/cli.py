@@ -114,6 +114,38 @@ def hw_validate(paths: List[Path] = typer.Argument(..., help="YAML files to chec
     raise typer.Exit(code)
 
 
+def _help(doc: str | None) -> str:
+    """Help text for typer's rich output, which keeps single line breaks: prose paragraphs are
+    joined into one line each (rich wraps them to the terminal), example paragraphs keep one
+    command per line (a line not starting with ``energymodel`` continues the one above)."""
+    import inspect  # noqa: PLC0415
+
+    paras = inspect.cleandoc(doc or "").split("\n\n")
+    out = []
+    for p in paras:
+        lines = [ln.strip() for ln in p.splitlines() if ln.strip()]
+        if lines and lines[0].startswith("energymodel "):
+            cmds: list[str] = []
+            for ln in lines:
+                if ln.startswith("energymodel ") or not cmds:
+                    cmds.append(ln)
+                else:
+                    cmds[-1] += " " + ln
+            out.append("\n".join(cmds))
+        else:
+            out.append(" ".join(lines))
+    return "\n\n".join(out)
+
+
+def _command(name: str) -> Callable:
+    """``@app.command(name)`` with the docstring reflowed by :func:`_help`."""
+
+    def deco(fn: Callable) -> Callable:
+        return app.command(name, help=_help(fn.__doc__))(fn)
+
+    return deco
+
+
 def _user_errors(fn: Callable) -> Callable:
     """Run a command; a user error becomes one line on stderr and exit code 2."""
 
@@ -133,7 +165,7 @@ _MODE_HELP = "pricing convention: paper (E_MAC x MACs + E_AC x SOPs) or full (Le
 _OUT_HELP = "write the table here; the format follows the suffix: .csv .json .md .tex"
 
 
-@app.command("profile")
+@_command("profile")
 @_user_errors
 def profile_cmd(
     model: str = typer.Argument(..., help="zoo name (e.g. sdt-8-512) or package.module:callable "
@@ -168,12 +200,11 @@ def profile_cmd(
 
     Examples:
 
-      energymodel profile sdt-1-64-tiny --hw cmos45nm --hw loihi --hw fpga --timesteps 2
-
-      energymodel profile sdt-8-512 --hw cmos45nm --hw loihi --timesteps 4 --out sdt.csv
-
-      energymodel profile mypkg.models:my_snn --checkpoint ckpt.pth --input-shape 3,224,224
+    energymodel profile sdt-1-64-tiny --hw cmos45nm --hw loihi --hw fpga --timesteps 2
+    energymodel profile sdt-8-512 --hw cmos45nm --hw loihi --timesteps 4 --out sdt.csv
+    energymodel profile mypkg.models:my_snn --checkpoint ckpt.pth --input-shape 3,224,224
       --batches 20 --out my.tex
+    energymodel profile mypkg.models:my_snn --mode full --hw ./mychip.yaml --input spikes:0.1
     """
     from .report import tables  # noqa: PLC0415
     from .workflow import profile_model_spec  # noqa: PLC0415
@@ -208,7 +239,7 @@ def profile_cmd(
         typer.echo(f"wrote {out}")
 
 
-@app.command("compare")
+@_command("compare")
 @_user_errors
 def compare_cmd(
     tokens: int = typer.Option(196, "--tokens", "-N", min=1, help="tokens N"),
@@ -229,10 +260,11 @@ def compare_cmd(
     (whole block, and the attention core alone). Vanilla runs one step on the analog
     time-average of the spike input.
 
-    Example:
+    Examples:
 
-      energymodel compare --tokens 196 --dim 512 --heads 8 --timesteps 4 --hw cmos45nm
+    energymodel compare --tokens 196 --dim 512 --heads 8 --timesteps 4 --hw cmos45nm
       --hw loihi --hw fpga --out cmp.json
+    energymodel compare --tokens 1024 --rate 0.1 --mode full --out cmp.tex
     """
     from .report import tables  # noqa: PLC0415
     from .report.compare import compare_attention  # noqa: PLC0415
@@ -247,7 +279,7 @@ def compare_cmd(
         typer.echo(f"wrote {out}")
 
 
-@app.command("report")
+@_command("report")
 @_user_errors
 def report_cmd(
     out_dir: Path = typer.Option(Path("reports"), "--out-dir", "-o",
@@ -257,9 +289,10 @@ def report_cmd(
 ) -> None:
     """Regenerate every paper-style table and figure (PNG and PDF) and reports/README.md.
 
-    Example:
+    Examples:
 
-      energymodel report --out-dir reports/
+    energymodel report --out-dir reports/
+    energymodel report --out-dir /tmp/r --quick
     """
     from .report.build import build_reports  # noqa: PLC0415
 

@@ -272,8 +272,8 @@ def profile_model(
         try:
             calibrate_bn(model, first, shift=bn_shift)
         except Exception as e:  # noqa: BLE001
-            raise UserError(f"the model does not run on input {shape_txt}: {_one_line(e)} "
-                            "(check --input-shape)") from None
+            raise UserError(f"the model does not run on input {shape_txt}: "
+                            f"{type(e).__name__}: {_one_line(e)} (check --input-shape)") from None
 
     def all_batches() -> Iterator[torch.Tensor]:
         yield first
@@ -292,7 +292,8 @@ def profile_model(
                     except Exception as e:  # noqa: BLE001
                         if i == 0:
                             raise UserError(f"the model does not run on input {shape_txt}: "
-                                            f"{_one_line(e)} (check --input-shape)") from None
+                                            f"{type(e).__name__}: {_one_line(e)} (check "
+                                            "--input-shape and --timesteps)") from None
                         raise
     finally:
         bar.close()
