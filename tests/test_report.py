@@ -109,6 +109,7 @@ EXPECTED = [
     *(f"{s}.{e}" for s in ("attention_compare", "attention_vs_tokens", "reference_models")
       for e in ("csv", "md", "tex", "json")),
     "layers.csv", "layers.json", "layers_totals.tex", "firing_rates.csv",
+    "attention_compare_paper.md", "attention_compare_paper.tex",
 ]
 
 

@@ -36,7 +36,7 @@ from ..energy import estimate
 from ..hardware import list_hardware
 from ..workflow import DEFAULT_BN_SHIFT, load_hardware_list, load_model, profile_model
 from . import figures
-from .compare import compare_attention
+from .compare import compare_attention, paper_view
 from .tables import write_table
 
 __all__ = ["build_reports", "REFERENCE_MODELS", "PUBLISHED_MJ", "report_plan"]
@@ -101,6 +101,9 @@ def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
                             seed=seed)
     files += _tables_all(cmp, out / "attention_compare", cmp.attrs["caption"], "tab:attention",
                          cmp.attrs["settings"])
+    pv = paper_view(cmp)
+    files += [write_table(pv, out / f"attention_compare_paper.{ext}", caption=cmp.attrs["caption"],
+                          label="tab:attention", digits=4) for ext in ("md", "tex")]
     files += figures.plot_attention_by_hardware(
         cmp, out / "fig1_attention_by_hardware",
         note="Same seeded spike input for SSA/SDSA/SASA (T steps); vanilla: one step on its analog "
@@ -109,7 +112,10 @@ def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
     index += [("fig1_attention_by_hardware.png", "Energy per sample of the four attention blocks "
                f"(N={c['tokens']}, D={c['dim']}, H={c['heads']}, T={c['timesteps']}, input rate "
                f"{rate:g}) on every hardware profile, log scale; paper convention."),
-              ("attention_compare.{csv,md,tex,json}", cmp.attrs["caption"])]
+              ("attention_compare.{csv,md,tex,json}", cmp.attrs["caption"]),
+              ("attention_compare_paper.{md,tex}", "The same comparison in the columns a paper "
+               "prints: MACs and ACs in millions, block energy in µJ and vanilla / mechanism per "
+               "hardware profile.")]
 
     # 4. energy against tokens (cmos45nm)
     log(f"[2/5] attention energy against tokens N in {plan['sweep_tokens']}")

@@ -164,3 +164,23 @@ def compare_attention(
         + (f"; {'; '.join(hosted)} (the chip has no multiplier)" if hosted else "") + "."
     )
     return table
+
+
+def paper_view(table: pd.DataFrame) -> pd.DataFrame:
+    """The columns of :func:`compare_attention`'s table a paper prints: mechanism, T, input
+    rate, MACs and ACs in millions, and per hardware the block energy in uJ and how many times
+    less it is than vanilla (``vanilla/x``)."""
+    hws = [c[len("energy_pj["):-1] for c in table.columns if c.startswith("energy_pj[")]
+    out = pd.DataFrame({
+        "Mechanism": table["mechanism"].map({"vanilla": "Vanilla", "ssa": "SSA", "sdsa": "SDSA",
+                                             "sasa": "SASA"}).fillna(table["mechanism"]),
+        "T": table["timesteps"],
+        "Input rate": table["input_rate"].round(3),
+        "MACs (M)": table["macs"] / 1e6,
+        "ACs (M)": table["acs"] / 1e6,
+    })
+    for h in hws:
+        out[f"{h} (uJ)"] = table[f"energy_pj[{h}]"] / 1e6
+        if f"ratio_to_vanilla[{h}]" in table.columns:
+            out[f"{h} vanilla/x"] = 1.0 / table[f"ratio_to_vanilla[{h}]"]
+    return out
