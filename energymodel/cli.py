@@ -55,9 +55,9 @@ def hw_show(name: str = typer.Argument(..., help="profile name or path to a YAML
     """Every constant of a profile with unit, range and citation."""
     try:
         p = _hw.load_hardware(name)
-    except _hw.HardwareError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1)
+    except _hw.HardwareError as e:  # bad input, like every other command: one line, exit 2
+        typer.echo(f"error: {' '.join(str(e).split())}", err=True)
+        raise typer.Exit(2)
     typer.echo(f"{p.name}: {p.description}")
     typer.echo(f"file: {p.path}")
     typer.echo(f"node: {p.technology_node_nm:g} nm   kind: {p.kind}   all_in: {p.all_in}   "

@@ -61,16 +61,13 @@ class ModelSpec:
 
 
 def _zoo():
-    try:
-        from . import zoo  # noqa: PLC0415  (the zoo is optional for the profiler)
-    except ImportError:  # pragma: no cover - before the zoo lands
-        return None
+    from . import zoo  # noqa: PLC0415  (models are one source of inputs; the profiler knows none)
+
     return zoo
 
 
 def _zoo_names() -> list[str]:
-    z = _zoo()
-    return list(z.names()) if z is not None else []
+    return list(_zoo().names())
 
 
 def _check_checkpoint(path: str | os.PathLike | None) -> str | None:
@@ -365,9 +362,9 @@ def profile_model_spec(
                         "set an input_shape attribute on the model")
     if calibrate is None:
         calibrate = ms.source == "zoo" and ms.checkpoint is None
-    T = timesteps if timesteps is not None else None
+    T = timesteps
     if ms.source == "zoo" and T is not None and getattr(ms.model, "T", T) != T:
-        T = None  # e.g. the ViT baseline: one step whatever is asked
+        T = None  # the ViT baseline: one step whatever is asked
     prof = profile_model(ms.model, shape, batch_size=batch_size, batches=batches, input=input,
                          timesteps=T, seed=seed, calibrate=calibrate, progress=progress)
     try:

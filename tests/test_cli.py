@@ -239,6 +239,11 @@ def test_checkpoint_round_trip(tinymod, tmp_path):
     assert r.exit_code == 2 and "does not fit" in r.output
 
 
+def test_hw_show_of_an_unknown_chip_is_bad_input():
+    r = runner.invoke(app, ["hw", "show", "nosuchchip"])
+    assert r.exit_code == 2 and r.output.startswith("error: ") and "nosuchchip" in r.output
+
+
 def test_help_of_every_command_has_examples():
     for cmd in (["profile"], ["compare"], ["report"]):
         r = _invoke(cmd + ["--help"])
