@@ -119,10 +119,11 @@ class Profiler:
         calls_per_sample: how many model calls process one sample (T for a single-step loop
             that calls the model once per timestep).
         options: operand classification (:class:`CountOptions`).
-        reset: ``True``: after every model call, reset the state of every recognised neuron
-            (through its adapter); a callable: called with the model after every call.
-        keep_batch_rates: record each model call's neuron firing rates, for
-            :meth:`Profile.rate_spread`.
+        reset: ``True``: after every sample (every ``calls_per_sample`` model calls), reset the
+            state of every recognised neuron through its adapter; a callable: called with the
+            model at the same points (e.g. spikingjelly's ``functional.reset_net``).
+        keep_batch_rates: record the neuron firing rates of each batch (every
+            ``calls_per_sample`` model calls), for :meth:`Profile.rate_spread`.
 
     Usage::
 
@@ -335,6 +336,8 @@ class Profiler:
 
     def _after_root_call(self) -> None:
         self._ctx.clear_cache()
+        if self._root_calls % self.calls_per_sample:
+            return  # mid-sample (a single-step loop): states carry on to the next step
         self._suspended = True
         try:
             with torch.no_grad():
