@@ -10,6 +10,7 @@ model's ``state_dict``.
 from __future__ import annotations
 
 import math
+import sys
 from collections import defaultdict
 from typing import Any, Callable, Iterable
 
@@ -25,7 +26,7 @@ from .operands import F64, CountOptions
 from .profile import Profile
 from .rules import IGNORED_OPS, OpCount, RuleContext, rule_for
 
-__all__ = ["Profiler", "profile"]
+__all__ = ["Profiler", "profile", "profile_loader"]
 
 #: device-side accumulator layout: the summed count columns plus internal flags
 _DEV_FIELDS: list[str] = [c for c in COUNT_COLUMNS if c != "calls"] + ["mask_calls"]
@@ -361,6 +362,56 @@ class Profiler:
         vals = torch.stack([self._sites[k].acc[i].to("cpu", non_blocking=True) for k in keys])
         self._batch_snaps.append((keys, vals, [self._sites[k].host["neuron_updates"] for k in keys]))
 
+    # ----------------------------------------------------------------- data sets
+    def run(
+        self,
+        loader: Iterable[Any],
+        *,
+        forward: Callable[[nn.Module, Any], Any] | None = None,
+        progress: bool = True,
+        total: int | None = None,
+        desc: str = "profiling",
+        all_reduce: bool = True,
+    ) -> Profile:
+        """Profile the model over every batch of ``loader`` and return the :class:`Profile`.
+
+        Counts are sums over all batches, rates are averages over everything seen, and (with
+        ``keep_batch_rates``) :meth:`Profile.rate_spread` gives each neuron site's min / mean /
+        max firing rate over the batches. Runs under ``torch.no_grad()``. May be called inside
+        the ``with`` block (counts add to what was already seen) or outside it (the profiler
+        enters and leaves itself).
+
+        Args:
+            loader: any iterable of batches (a ``DataLoader``, a list...).
+            forward: ``forward(model, batch)`` runs one batch (move it to the device, unpack it,
+                loop over timesteps...). Default: ``model(batch[0])`` for a tuple / list batch
+                (``(inputs, targets)``), ``model(**batch)`` for a dict, else ``model(batch)``.
+            progress: a tqdm progress bar on stderr (rank 0 only under ``torch.distributed``).
+            total: number of batches, for the bar (default ``len(loader)`` when it has one).
+            all_reduce: combine all ranks' counts (see :meth:`result`).
+        """
+        fwd = forward or _default_forward
+        if total is None:
+            try:
+                total = len(loader)  # type: ignore[arg-type]
+            except TypeError:
+                total = None
+        show = progress and _rank() == 0
+        from tqdm import tqdm
+
+        entered = not self._active
+        if entered:
+            self.__enter__()
+        try:
+            with torch.no_grad():
+                for batch in tqdm(loader, total=total, desc=desc, disable=not show,
+                                  file=sys.stderr, unit="batch", leave=False):
+                    fwd(self.model, batch)
+        finally:
+            if entered:
+                self.__exit__(None, None, None)
+        return self.result(all_reduce=all_reduce)
+
     # ----------------------------------------------------------------- result
     def result(self, all_reduce: bool = True) -> Profile:
         """The counts so far, as a :class:`Profile` (one host synchronisation, here).
@@ -450,6 +501,43 @@ class Profiler:
                 if dup > 0:
                     rows.append({"batch": b, "site": k, "rate": dsp / dup})
         return pd.DataFrame(rows, columns=["batch", "site", "rate"])
+
+
+def _rank() -> int:
+    d = torch.distributed
+    return d.get_rank() if d.is_available() and d.is_initialized() else 0
+
+
+def _default_forward(model: nn.Module, batch: Any) -> Any:
+    if isinstance(batch, dict):
+        return model(**batch)
+    if isinstance(batch, (tuple, list)):
+        return model(batch[0])
+    return model(batch)
+
+
+def profile_loader(
+    model: nn.Module,
+    loader: Iterable[Any],
+    *,
+    forward: Callable[[nn.Module, Any], Any] | None = None,
+    progress: bool = True,
+    all_reduce: bool = True,
+    **profiler_kwargs: Any,
+) -> Profile:
+    """Profile ``model`` over a data set: ``Profiler(model, **profiler_kwargs).run(loader, ...)``.
+
+    Example (a multi-step spikingjelly model fed ``[B, C, H, W]`` images repeated T times;
+    states reset between batches)::
+
+        prof = em.profile_loader(
+            net, val_loader, batch_dim=1, reset=True,
+            forward=lambda m, b: m(b[0].unsqueeze(0).repeat(T, 1, 1, 1, 1)),
+        )
+        prof.rate_spread()   # per-neuron-layer min / mean / max firing rate over batches
+    """
+    p = Profiler(model, **profiler_kwargs)
+    return p.run(loader, forward=forward, progress=progress, all_reduce=all_reduce)
 
 
 def profile(
