@@ -58,6 +58,8 @@ def _module_path(m: nn.Module) -> str:
 
 def _op_name(m: nn.Module) -> str:
     name = type(m).__name__.lower()
+    if name.startswith("multistep"):  # "multisteplif" would read as "...plif"
+        name = name[len("multistep"):]
     for key, op in (
         ("parametriclif", "plif"),
         ("plif", "plif"),
