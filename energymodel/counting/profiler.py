@@ -132,6 +132,9 @@ class Profiler:
             for x, _ in loader:
                 model(x)
         prof = p.result()
+
+        # the same over a data set, with a progress bar (see docs/interop.md)
+        prof = em.Profiler(model, batch_dim=0, reset=True).run(loader)
     """
 
     def __init__(
