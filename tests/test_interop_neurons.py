@@ -147,6 +147,17 @@ def test_spikingjelly_reset_true_clears_multistep_state_between_samples():
 
 
 @needs_sj
+def test_spikingjelly_multistep_only_psn_reads_T_from_the_leading_dim():
+    psn = neuron.PSN(T=T)  # a MultiStepModule without step_mode
+    x = torch.rand(T, B, 5) * 3
+    ref = emitted(psn, (neuron.PSN,), lambda: psn(x))
+    prof = em.profile(psn, (x,), batch_dim=1)
+    check_recorded(prof, ref, {"": T * B * 5})
+    assert neuron_rows(prof).loc["", "timesteps"] == T
+    assert len(prof.timesteps()) == T
+
+
+@needs_sj
 def test_spikingjelly_non_spiking_readout_is_not_a_neuron():
     ro = neuron.NonSpikingLIFNode()
     assert find_adapter(ro) is None

@@ -140,6 +140,14 @@ def _sj_node(m: nn.Module, package: str) -> bool:
     return "BaseNode" in names or any(n in _SJ_PSN for n in names)
 
 
+def _sj_timesteps(m: nn.Module, inputs: tuple, output: torch.Tensor) -> int | None:
+    """``step_mode='m'``, the old ``MultiStep*`` classes, or a multi-step-only module (the PSN
+    family derives from ``MultiStepModule`` and has no ``step_mode``): T is the leading dim."""
+    if "MultiStepModule" in _class_names(m) and output.dim() > 0:
+        return int(output.shape[0])
+    return _multistep_from_step_mode(m, inputs, output)
+
+
 def _sj_reset(m: nn.Module) -> None:
     # MemoryModule.reset (both API generations) restores every registered memory (v, v_seq...)
     reset = getattr(m, "reset", None)
@@ -192,6 +200,7 @@ NEURON_ADAPTERS: list[NeuronAdapter] = [
     NeuronAdapter(
         name="spikingjelly.activation_based",
         matches=lambda m: _sj_node(m, "spikingjelly.activation_based"),
+        timesteps=_sj_timesteps,
         reset=_sj_reset,
     ),
     NeuronAdapter(
