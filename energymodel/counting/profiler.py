@@ -120,9 +120,10 @@ class Profiler:
         calls_per_sample: how many model calls process one sample (T for a single-step loop
             that calls the model once per timestep).
         options: operand classification (:class:`CountOptions`).
-        reset: ``True``: after every sample (every ``calls_per_sample`` model calls), reset the
-            state of every recognised neuron through its adapter; a callable: called with the
-            model at the same points (e.g. spikingjelly's ``functional.reset_net``).
+        reset: ``True``: on entry and after every sample (every ``calls_per_sample`` model
+            calls), reset the state of every recognised neuron through its adapter; a callable:
+            called with the model at the same points (e.g. spikingjelly's
+            ``functional.reset_net``).
         keep_batch_rates: record the neuron firing rates of each batch (every
             ``calls_per_sample`` model calls), for :meth:`Profile.rate_spread`.
 
@@ -186,6 +187,8 @@ class Profiler:
         self._adapters: dict[nn.Module, NeuronAdapter] = {}
         try:
             self._install_hooks()
+            with torch.no_grad():  # the first sample starts from a clean state too
+                self._reset_states()
             self._mode = _CountingMode(self)
             self._mode.__enter__()
         except BaseException:
@@ -347,14 +350,17 @@ class Profiler:
             with torch.no_grad():
                 if self.keep_batch_rates:
                     self._snapshot_rates()
-                if self.reset is True:
-                    for m, a in self._adapters.items():
-                        if a.reset is not None:
-                            a.reset(m)
-                elif callable(self.reset):
-                    self.reset(self.model)
+                self._reset_states()
         finally:
             self._suspended = False
+
+    def _reset_states(self) -> None:
+        if self.reset is True:
+            for m, a in self._adapters.items():
+                if a.reset is not None:
+                    a.reset(m)
+        elif callable(self.reset):
+            self.reset(self.model)
 
     def _snapshot_rates(self) -> None:
         keys = [k for k, s in self._sites.items() if s.kind == "neuron" and s.acc is not None]
