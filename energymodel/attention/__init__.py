@@ -1,15 +1,14 @@
 """The four attention mechanisms of the comparison table, multi-step (T leading), with heads
 and our own LIF neuron. Every module maps ``[T, B, N, D] -> [T, B, N, D]``.
 
-==========  ==================================  =============================================
-name        class                               source
-==========  ==================================  =============================================
-vanilla     :class:`VanillaSelfAttention`       softmax attention, analog (ViT)
-ssa         :class:`SpikingSelfAttention`       Spikformer, arXiv 2209.15425
-sdsa        :class:`SpikeDrivenSelfAttention`   Spike-driven Transformer, arXiv 2307.01694
-sasa        :class:`SpikeAggregatedSelfAttention`  SAFormer, arXiv 2412.13553, *our reading of
-                                                its abstract* (see :mod:`.sasa`)
-==========  ==================================  =============================================
+* ``vanilla``: :class:`VanillaSelfAttention`, softmax attention, analog (ViT);
+* ``ssa``: :class:`SpikingSelfAttention`, Spikformer (arXiv 2209.15425);
+* ``sdsa``: :class:`SpikeDrivenSelfAttention`, Spike-driven Transformer (arXiv 2307.01694);
+* ``sasa``: :class:`SpikeAggregatedSelfAttention`, SAFormer (arXiv 2412.13553), **our reading
+  of its abstract** (see :mod:`.sasa`).
+
+:func:`calibrate_bn` makes a randomly initialised module fire at plausible rates;
+:func:`.compare.compare_mechanisms` runs all four on one input for the comparison table.
 """
 
 from __future__ import annotations
@@ -42,8 +41,13 @@ def build_attention(mechanism: str, dim: int, heads: int = 8, **kwargs) -> nn.Mo
     return cls(dim, heads, **kwargs)
 
 
+from .compare import Comparison, compare_mechanisms, with_energy  # noqa: E402 (needs the above)
+
 __all__ = [
     "MECHANISMS",
+    "Comparison",
+    "compare_mechanisms",
+    "with_energy",
     "build_attention",
     "calibrate_bn",
     "VanillaSelfAttention",

@@ -2,7 +2,13 @@
 
 Nothing here reads a value back to the host: every flag and count is a 0-d tensor on the
 operand's device, so classifying an operand never synchronises a GPU. Callers combine flags with
-arithmetic (``flag.double() * count``) instead of Python ``if``.
+arithmetic (``flag * count``) instead of Python ``if``.
+
+Sums are exact for spike tensors: they are accumulated in float32 over blocks small enough that
+every partial sum of integers stays below 2**24 (where float32 is exact), and the block sums in
+float64. That is an order of magnitude faster on CPU than a float64 reduction or
+``count_nonzero``, and as exact. For analog tensors the sums are never used as counts (their
+flags are 0); non-finite values are zeroed so that 0 x inf never turns a count into NaN.
 """
 
 from __future__ import annotations
@@ -11,9 +17,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["CountOptions", "Operand", "classify"]
+__all__ = ["CountOptions", "Operand", "classify", "exact_sum", "exact_sum_dims"]
 
 F64 = torch.float64
+_F32_EXACT = 1 << 24  # integers up to 2**24 are exact in float32
 
 
 @dataclass(frozen=True)
@@ -36,8 +43,47 @@ class CountOptions:
             raise ValueError(
                 f"integer_spikes must be 'acs' or 'mac' (got {self.integer_spikes!r})"
             )
-        if self.max_spike_level < 1:
-            raise ValueError(f"max_spike_level must be >= 1 (got {self.max_spike_level})")
+        if not 1 <= self.max_spike_level <= 4096:
+            raise ValueError(f"max_spike_level must be in [1, 4096] (got {self.max_spike_level})")
+
+
+def _block(level: int) -> int:
+    return max(1, _F32_EXACT // (4 * max(level, 1)))
+
+
+def exact_sum(x: torch.Tensor, level: int = 16) -> torch.Tensor:
+    """Sum of all elements as a float64 0-d tensor, exact when ``x`` holds integers in
+    [0, level]. Non-finite results are zeroed."""
+    if not x.is_floating_point():
+        return x.sum(dtype=torch.int64).to(F64)
+    flat = x.reshape(-1)
+    n = flat.numel()
+    b = _block(level)
+    if n <= b:
+        s = flat.sum(dtype=torch.float32).to(F64)
+    else:
+        k = n // b
+        s = flat[: k * b].view(k, b).sum(1, dtype=torch.float32).sum(dtype=F64)
+        if k * b < n:
+            s = s + flat[k * b :].sum(dtype=torch.float32).to(F64)
+    return torch.nan_to_num(s, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def exact_sum_dims(x: torch.Tensor, dims: tuple[int, ...] | int, level: int = 16) -> torch.Tensor:
+    """Sum over ``dims`` in float64, exact for integers in [0, level]: float32 when each output
+    element sums few enough values, float64 otherwise. Non-finite results are zeroed."""
+    if isinstance(dims, int):
+        dims = (dims,)
+    count = 1
+    for d in dims:
+        count *= x.shape[d]
+    if not x.is_floating_point():
+        s = x.sum(dim=dims, dtype=torch.int64).to(F64)
+    elif count <= _block(level):
+        s = x.sum(dim=dims, dtype=torch.float32).to(F64)
+    else:
+        s = x.sum(dim=dims, dtype=F64)
+    return torch.nan_to_num(s, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 @dataclass
@@ -45,13 +91,14 @@ class Operand:
     """One operand of an op, classified on its device.
 
     ``binary`` and ``integer`` are 0-d bool tensors (``integer`` includes binary) or, for
-    weights, the Python constant ``False``. ``nnz`` is a 0-d int64 tensor.
+    weights, the Python constant ``False``. ``nnz`` and ``total`` are float64 0-d tensors.
     """
 
     tensor: torch.Tensor
     is_weight: bool
     binary: torch.Tensor | bool
     integer: torch.Tensor | bool
+    level: int = 16
     _nnz: torch.Tensor | None = field(default=None, repr=False)
     _total: torch.Tensor | None = field(default=None, repr=False)
 
@@ -61,21 +108,24 @@ class Operand:
 
     @property
     def nnz(self) -> torch.Tensor:
+        """Non-zero elements (float64, 0-d, exact)."""
         if self._nnz is None:
-            self._nnz = torch.count_nonzero(self.tensor)
+            t = self.tensor
+            ind = torch.sign(t).abs_() if t.is_floating_point() else (t != 0).to(torch.float32)
+            self._nnz = exact_sum(ind, 1)
         return self._nnz
 
     @property
     def total(self) -> torch.Tensor:
         """Sum of the values (float64, 0-d): the events of a spike tensor."""
         if self._total is None:
-            self._total = self.tensor.sum(dtype=F64)
+            self._total = exact_sum(self.tensor, self.level)
         return self._total
 
     def events(self, options: CountOptions) -> torch.Tensor:
         """All events of the operand: the value sum, or with ``integer_spikes='mac'`` the
         non-zero count."""
-        return self.nnz.to(F64) if options.integer_spikes == "mac" else self.total
+        return self.nnz if options.integer_spikes == "mac" else self.total
 
     def flag(self, which: str) -> torch.Tensor | float:
         """``binary`` / ``integer`` as a float64 0-d tensor (or 0.0 for a weight)."""
@@ -87,32 +137,35 @@ class Operand:
         spike k is k events) or, with ``integer_spikes='mac'``, the non-zero count."""
         t = self.tensor
         if options.integer_spikes == "mac":
-            return (t != 0).sum(dim=dim, dtype=F64)
-        return t.sum(dim=dim, dtype=F64)
+            t = torch.sign(t).abs_() if t.is_floating_point() else (t != 0).to(torch.float32)
+        return exact_sum_dims(t, dim, self.level)
 
 
 def classify(t: torch.Tensor, is_weight: bool, options: CountOptions) -> Operand:
     """Classify ``t``. Weights (parameters and views of them) are always analog.
 
-    Four reductions, all on the device: min/max, the non-zero count, the sum, and the count of
-    non-integral elements. Binary follows without another pass: values in [0, 1] whose sum
-    equals their non-zero count are all 0 or 1.
+    Two device reductions decide the class: min/max, and the sum of the fractional parts
+    (zero for integers); binary is integer with max <= 1. The value sum and non-zero count are
+    computed when a rule asks for them.
     """
+    level = options.max_spike_level
     if is_weight or t.numel() == 0:
-        return Operand(t, is_weight, False, False)
+        return Operand(t, is_weight, False, False, level)
     if t.dtype == torch.bool:
         true = torch.ones((), dtype=torch.bool, device=t.device)
-        return Operand(t, False, true, true, torch.count_nonzero(t), t.sum(dtype=F64))
+        op = Operand(t, False, true, true, 1)
+        op._nnz = op._total = exact_sum(t.to(torch.float32), 1)
+        return op
     if t.is_complex():
-        return Operand(t, False, False, False)
+        return Operand(t, False, False, False, level)
+    op = Operand(t, False, False, False, level)
     lo, hi = torch.aminmax(t)
-    nnz = torch.count_nonzero(t)
-    total = t.sum(dtype=F64)
-    in_range = (lo >= 0) & (hi <= options.max_spike_level)
+    in_range = (lo >= 0) & (hi <= level)
     if t.is_floating_point():
-        integral = torch.count_nonzero(torch.frac(t)) == 0
+        integral = torch.frac(t).abs_().sum() == 0
         integer = in_range & integral
     else:
         integer = in_range
-    binary = (lo >= 0) & (hi <= 1) & (total == nnz.to(F64))
-    return Operand(t, False, binary, integer, nnz, total)
+    op.integer = integer
+    op.binary = integer & (hi <= 1)
+    return op

@@ -22,7 +22,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from .columns import COUNT_COLUMNS, ID_COLUMNS, STATIC_COLUMNS
 from .neurons import NeuronAdapter, find_adapter
-from .operands import F64, CountOptions
+from .operands import F64, CountOptions, exact_sum_dims
 from .profile import Profile
 from .rules import IGNORED_OPS, OpCount, RuleContext, rule_for
 
@@ -222,13 +222,13 @@ class Profiler:
                 self._adapters[m] = adapter
                 inside_neuron.update(c for c in m.modules() if c is not m)
             self._handles.append(
-                m.register_forward_pre_hook(self._make_pre(name, m, adapter), with_kwargs=True)
+                m.register_forward_pre_hook(self._make_pre(name, m), with_kwargs=True)
             )
             self._handles.append(
-                m.register_forward_hook(self._make_post(name, m, adapter), always_call=True)
+                m.register_forward_hook(self._make_post(m), always_call=True)
             )
 
-    def _make_pre(self, name: str, m: nn.Module, adapter: NeuronAdapter | None):
+    def _make_pre(self, name: str, m: nn.Module):
         is_root = m is self.model
         adapter = self._adapters.get(m)
 
@@ -241,7 +241,7 @@ class Profiler:
 
         return pre
 
-    def _make_post(self, name: str, m: nn.Module, _adapter: NeuronAdapter | None):
+    def _make_post(self, m: nn.Module):
         is_root = m is self.model
 
         def post(module, inputs, output):
@@ -315,7 +315,11 @@ class Profiler:
                 # spikes next reuse the scan
                 sop = self._ctx.operand(spk)
                 spikes, nnz = sop.total, sop.nnz.to(F64)
-                steps_sum = spk.reshape(T, -1).sum(1, dtype=F64) if T is not None else None
+                steps_sum = (
+                    exact_sum_dims(spk.reshape(T, -1), 1, self.options.max_spike_level)
+                    if T is not None
+                    else None
+                )
                 for c in ("neuron_updates", "out_elems", "state_reads", "state_writes"):
                     s.host[c] += n
                 s.add_dev({"spikes_out": spikes, "out_nnz": nnz, "spike_writes": nnz})
@@ -368,7 +372,9 @@ class Profiler:
             self._batch_snaps.append(([], None, []))
             return
         i = _DEV_INDEX["spikes_out"]
-        vals = torch.stack([self._sites[k].acc[i].to("cpu", non_blocking=True) for k in keys])
+        dev = self._sites[keys[0]].acc.device
+        # stays on the device (a device-to-device copy at most): read back in result()
+        vals = torch.stack([self._sites[k].acc[i].to(dev) for k in keys])
         self._batch_snaps.append((keys, vals, [self._sites[k].host["neuron_updates"] for k in keys]))
 
     # ----------------------------------------------------------------- data sets
@@ -497,13 +503,17 @@ class Profiler:
     def _batch_rates(self) -> pd.DataFrame | None:
         if not self.keep_batch_rates or not self._batch_snaps:
             return None
+        snaps = [v for _, v, _ in self._batch_snaps if v is not None]
+        flat = torch.cat([v.to(snaps[0].device) for v in snaps]).cpu().numpy() if snaps else None
         rows = []
+        offset = 0
         prev_sp: dict[str, float] = {}
         prev_up: dict[str, float] = {}
         for b, (keys, vals, ups) in enumerate(self._batch_snaps):
             if vals is None:
                 continue
-            v = vals.numpy()
+            v = flat[offset : offset + len(keys)]
+            offset += len(keys)
             for k, sp, up in zip(keys, v, ups):
                 dsp, dup = sp - prev_sp.get(k, 0.0), up - prev_up.get(k, 0.0)
                 prev_sp[k], prev_up[k] = float(sp), float(up)

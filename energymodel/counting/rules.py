@@ -97,7 +97,7 @@ class RuleContext:
             self._cache[key] = op
         elif op.tensor.shape != t.shape:
             # same elements, another view: reuse the whole-tensor statistics
-            op = Operand(t, False, op.binary, op.integer, op._nnz, op._total)
+            op = Operand(t, False, op.binary, op.integer, op.level, _nnz=op.nnz, _total=op.total)
         return op
 
     def clear_cache(self) -> None:
