@@ -3,7 +3,6 @@ boundaries (also when one sample takes several model calls)."""
 
 from __future__ import annotations
 
-import io
 
 import pytest
 import torch

@@ -9,7 +9,6 @@ really emitted (read here by plain forward hooks on a run without the profiler),
 
 from __future__ import annotations
 
-import copy
 import os
 import subprocess
 import sys
