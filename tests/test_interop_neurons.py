@@ -355,3 +355,27 @@ def test_spikingjelly_clock_driven_0014_in_a_subprocess():
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "SJ014-OK" in r.stdout
+
+
+class BlockWithVProjection(nn.Module):
+    """A user's attention-style block: ``self.v`` is a projection and ``reset()`` resets the
+    neurons inside. It is not a neuron; its linears must be counted."""
+
+    def __init__(self):
+        super().__init__()
+        self.v = nn.Linear(4, 4)
+        self.lif = HomeMadeNeuron()
+
+    def reset(self):
+        self.lif.reset()
+
+    def forward(self, x):
+        return self.lif(self.v(x))
+
+
+def test_fallback_does_not_swallow_a_block_whose_v_is_a_submodule():
+    blk = BlockWithVProjection()
+    assert find_adapter(blk) is None
+    assert find_adapter(blk.lif) is not None
+    prof = em.profile(blk, (torch.rand(2, 4),))
+    assert set(prof.layers["op"]) == {"linear", "neuron"}

@@ -118,9 +118,17 @@ class NeuronAdapter:
 
 
 def _has_state_protocol(m: nn.Module) -> bool:
-    return callable(getattr(m, "reset", None)) and any(
-        hasattr(m, a) for a in ("v", "mem", "membrane_potential")
-    )
+    """A callable ``reset()`` and a membrane state: ``v`` / ``mem`` / ``membrane_potential``
+    holding a tensor, a number or ``None`` (not a submodule: an attention block with a ``v``
+    projection and a ``reset()`` that resets its neurons is not itself a neuron)."""
+    if not callable(getattr(m, "reset", None)):
+        return False
+    for a in ("v", "mem", "membrane_potential"):
+        if a in m._modules:
+            continue
+        if hasattr(m, a) and not isinstance(getattr(m, a), nn.Module):
+            return True
+    return False
 
 
 def _call_reset(m: nn.Module) -> None:
