@@ -237,6 +237,17 @@ def test_snntorch_reset_true_calls_reset_mem_between_samples():
     assert r["rate_min"] == 0.0 and r["rate_max"] == 1.0
 
 
+@needs_snn
+def test_snntorch_stateleaky_is_multistep_and_without_spikes_not_a_neuron():
+    sl = snn.StateLeaky(beta=0.8, channels=5, threshold=0.5)  # output=True: (spk, mem)
+    x = torch.rand(T, B, 5)
+    ref = emitted(sl, (snn.StateLeaky,), lambda: sl(x))
+    prof = em.profile(sl, (x,), batch_dim=1)
+    check_recorded(prof, ref, {"": T * B * 5})
+    assert neuron_rows(prof).loc["", "timesteps"] == T
+    assert find_adapter(snn.StateLeaky(beta=0.8, channels=5, output=False)) is None
+
+
 # ---------------------------------------------------------------- behavioural fallback
 class HomeMadeNeuron(nn.Module):
     """An unknown framework: keeps ``mem``, exposes ``reset()``, emits binary spikes."""

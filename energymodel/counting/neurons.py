@@ -169,12 +169,15 @@ _SNN_MULTISTEP = ("StateLeaky", "LinearLeaky")
 
 
 def _snn_neuron(m: nn.Module) -> bool:
-    return _module_path(m).startswith("snntorch") and "SpikingNeuron" in _class_names(m)
+    if not (_module_path(m).startswith("snntorch") and "SpikingNeuron" in _class_names(m)):
+        return False
+    # StateLeaky(output=False) returns the membrane only: no spikes, not a neuron here
+    return not (any(n in _SNN_MULTISTEP for n in _class_names(m)) and not getattr(m, "output", True))
 
 
 def _snn_spikes(output: Any) -> torch.Tensor | None:
     # Leaky & co: ``spk`` (init_hidden=True), ``(spk, mem)`` (init_hidden=False or output=True),
-    # Synaptic ``(spk, syn, mem)``; StateLeaky with output=False returns ``mem`` only (no spikes)
+    # Synaptic ``(spk, syn, mem)``, StateLeaky ``(spk, mem)``: the spikes come first
     return _first_tensor(output)
 
 
