@@ -1,11 +1,17 @@
 # energymodel: every target creates .venv if it is missing.
 # Torch is installed first, pinned to the CPU build this machine carries, so that no CUDA
-# wheels are pulled; spikingjelly (a test oracle only) is installed without its heavy deps.
+# wheels are pulled. The SNN frameworks are test-only (never dependencies of energymodel) and
+# installed with --no-deps so torch stays the CPU build: spikingjelly 2.0.0 (+ loguru, its one
+# other import), snntorch 1.0.0 (imports only torch and numpy), and spikingjelly 0.0.0.0.14,
+# the old clock_driven API, into its own folder $(SJ014) because it cannot share site-packages
+# with 2.x (tests/test_interop_neurons.py runs it in a subprocess; cupy and lava are optional
+# imports there, no stubs needed).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install -q --disable-pip-version-check
-STAMP  := $(VENV)/.installed-v1
+STAMP  := $(VENV)/.installed-v2
+SJ014  := $(VENV)/sj014
 
 .PHONY: venv test demo report bench clean
 
@@ -17,6 +23,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) -e ".[test]"
 	$(PIP) --no-deps "spikingjelly==2.0.0"
 	$(PIP) "loguru>=0.7,<1"
+	$(PIP) --no-deps "snntorch==1.0.0"
+	rm -rf $(SJ014)
+	$(PIP) --no-deps --target $(SJ014) "spikingjelly==0.0.0.0.14"
 	touch $(STAMP)
 
 test: venv

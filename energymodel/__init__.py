@@ -6,7 +6,7 @@ EnergyReport -> tables / plots / CLI.
 
 from __future__ import annotations
 
-from .counting import Profile, Profiler, profile
+from .counting import Profile, Profiler, profile, profile_loader
 from .counting.operands import CountOptions
 from .energy import EnergyReport, estimate
 from .hardware import HardwareError, HardwareProfile, list_hardware, load_hardware
@@ -20,6 +20,7 @@ __all__ = [
     "Profile",
     "Profiler",
     "profile",
+    "profile_loader",
     "CountOptions",
     "EnergyReport",
     "estimate",

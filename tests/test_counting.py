@@ -363,3 +363,29 @@ def test_no_host_read_during_profiled_forward():
 def test_bad_batch_dim_is_a_clear_error():
     with pytest.raises(ValueError, match="batch_dim=3"):
         em.profile(nn.Linear(3, 3), (torch.rand(2, 3),), batch_dim=3)
+
+
+def test_sums_stay_exact_beyond_float32_integer_range():
+    from energymodel.counting.operands import exact_sum
+
+    n = (1 << 24) + 3  # float32 cannot hold every integer above 2**24
+    ones = torch.ones(n)
+    assert exact_sum(ones, 1).item() == n
+    twos = torch.full((n,), 2.0)
+    assert exact_sum(twos, 2).item() == 2 * n
+    lin = nn.Linear(n // 4096 + 1, 1, bias=False)
+    x = torch.ones(4096, n // 4096 + 1)
+    assert row(em.profile(lin, (x,)), op="linear")["acs"] == x.numel()
+
+
+def test_non_finite_analog_values_never_turn_counts_into_nan():
+    lin = nn.Linear(4, 3)
+    x = torch.tensor([[1.5, float("inf"), 0.0, -2.0]])
+    r = row(em.profile(lin, (x,)), op="linear")
+    assert r["macs"] == 12 and r["acs"] == 0 and r["in_kind"] == "analog"
+    assert not prof_has_nan(em.profile(lin, (x,)))
+
+
+def prof_has_nan(prof) -> bool:
+    counts = prof.layers[["dense_macs", "macs", "acs", "acs_rate", "weight_reads", "state_reads"]]
+    return bool(counts.isna().any().any())

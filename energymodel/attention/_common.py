@@ -10,7 +10,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["linear_bn", "split_heads", "merge_heads", "calibrate_bn", "check_dims"]
+__all__ = [
+    "linear_bn", "split_heads", "merge_heads", "calibrate_bn", "check_dims", "add_spiking_projections",
+]
 
 
 def check_dims(dim: int, heads: int) -> None:
@@ -18,6 +20,20 @@ def check_dims(dim: int, heads: int) -> None:
         raise ValueError(f"dim and heads must be positive (got dim={dim}, heads={heads})")
     if dim % heads:
         raise ValueError(f"dim {dim} is not divisible by heads {heads}")
+
+
+def add_spiking_projections(
+    module: nn.Module, names: tuple[str, ...], dim: int, bias: bool, tau: float
+) -> None:
+    """Give ``module`` the spiking projections ``SN(BN(Linear(x)))`` of the official code, one per
+    name: attributes ``<name>_linear``, ``<name>_bn``, ``<name>_lif`` (names kept so official
+    checkpoints load)."""
+    from ..neurons import LIF
+
+    for name in names:
+        setattr(module, f"{name}_linear", nn.Linear(dim, dim, bias=bias))
+        setattr(module, f"{name}_bn", nn.BatchNorm1d(dim))
+        setattr(module, f"{name}_lif", LIF(tau=tau))
 
 
 def linear_bn(x: torch.Tensor, linear: nn.Linear, bn: nn.BatchNorm1d) -> torch.Tensor:

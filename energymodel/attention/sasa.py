@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..neurons import LIF
-from ._common import check_dims, linear_bn, merge_heads, split_heads
+from ._common import add_spiking_projections, check_dims, linear_bn, merge_heads, split_heads
 
 __all__ = ["SpikeAggregatedSelfAttention"]
 
@@ -50,10 +50,7 @@ class SpikeAggregatedSelfAttention(nn.Module):
         super().__init__()
         check_dims(dim, heads)
         self.dim, self.heads = dim, heads
-        for name in ("q", "k"):  # our reading: no value projection
-            setattr(self, f"{name}_linear", nn.Linear(dim, dim, bias=qkv_bias))
-            setattr(self, f"{name}_bn", nn.BatchNorm1d(dim))
-            setattr(self, f"{name}_lif", LIF(tau=tau))
+        add_spiking_projections(self, ("q", "k"), dim, qkv_bias, tau)  # our reading: no value projection
         self.attn_lif = LIF(tau=tau, v_threshold=attn_threshold)
         self.proj_linear = nn.Linear(dim, dim)
         self.proj_bn = nn.BatchNorm1d(dim)

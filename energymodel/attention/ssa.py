@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..neurons import LIF
-from ._common import check_dims, linear_bn, merge_heads, split_heads
+from ._common import add_spiking_projections, check_dims, linear_bn, merge_heads, split_heads
 
 __all__ = ["SpikingSelfAttention"]
 
@@ -51,10 +51,7 @@ class SpikingSelfAttention(nn.Module):
         if order not in ("qk_v", "q_kv"):
             raise ValueError(f"order must be 'qk_v' or 'q_kv' (got {order!r})")
         self.dim, self.heads, self.scale, self.order = dim, heads, scale, order
-        for name in ("q", "k", "v"):
-            setattr(self, f"{name}_linear", nn.Linear(dim, dim, bias=qkv_bias))
-            setattr(self, f"{name}_bn", nn.BatchNorm1d(dim))
-            setattr(self, f"{name}_lif", LIF(tau=tau))
+        add_spiking_projections(self, ("q", "k", "v"), dim, qkv_bias, tau)
         self.attn_lif = LIF(tau=tau, v_threshold=attn_threshold)
         self.proj_linear = nn.Linear(dim, dim)
         self.proj_bn = nn.BatchNorm1d(dim)

@@ -2,12 +2,39 @@
 
 A neuron module is recorded as one ``neuron`` op per call (neuron updates, output spikes, per
 timestep); the arithmetic inside it (leak, threshold, reset) is not counted op by op. Adapters are
-matched by class name and module path strings, so no SNN framework is imported here.
+matched by class name and module path strings, so no SNN framework is imported here: none of them
+is a dependency of energymodel.
 
-An adapter answers three questions about a module: is it a neuron, which op name it gets
-(``lif``, ``if``, ``plif``, ``leaky``...), and whether a call covers several timesteps (and how
-many). The last adapter is the behavioural fallback: any module that keeps a membrane state
-(``v`` / ``mem``) and can ``reset()`` it.
+An adapter answers four questions about a module: is it a neuron, which op name it gets
+(``lif``, ``if``, ``plif``, ``leaky``...), which part of its output is the spike tensor, whether a
+call covers several timesteps (and how many), and how its state is cleared between samples.
+
+Built-in families (first match wins):
+
+=====================  ==========================================  ==============  ===========
+family                 recognised by                               T per call      reset
+=====================  ==========================================  ==============  ===========
+energymodel            ``energymodel.neurons`` classes             ``step_mode``   ``reset()``
+spikingjelly 2.x       ``spikingjelly.activation_based.*``,        ``step_mode``   ``reset()``
+(activation_based)     ``BaseNode`` or ``PSN`` family in the MRO   ``'m'``: dim 0
+spikingjelly <= 0.14   ``spikingjelly.clock_driven.*``,            ``MultiStep*``  ``reset()``
+(clock_driven)         ``BaseNode`` in the MRO                     class: dim 0
+snntorch               ``snntorch.*``, ``SpikingNeuron`` in the    one step (the   ``reset_mem()``
+                       MRO; output ``spk`` or ``(spk, mem, ...)``  ``StateLeaky``
+                                                                   family: dim 0)
+fallback               any module with a callable ``reset()`` and  ``step_mode``   ``reset()``
+                       a ``v`` / ``mem`` / ``membrane_potential``
+=====================  ==========================================  ==============  ===========
+
+Multi-step ``v``: spikingjelly's multi-step neurons (``step_mode='m'`` and the old
+``MultiStep*`` classes) keep in ``v`` only the *last* step's potential (shape ``[B, ...]``, the
+full ``[T, B, ...]`` sequence goes to ``v_seq`` when asked for); neither class resets ``v`` at
+the start of a call. The neuron count is therefore read from the spike output (``T x B x
+neurons``), never from the state, and states carried between samples are cleared only by a
+reset (``Profiler(reset=True)`` calls each adapter's reset after every sample).
+
+Read-out nodes that emit a potential instead of spikes (spikingjelly's ``NonSpiking*``) are not
+neurons here: their arithmetic is counted op by op.
 """
 
 from __future__ import annotations
@@ -25,16 +52,26 @@ def _class_names(m: nn.Module) -> list[str]:
     return [c.__name__ for c in type(m).__mro__]
 
 
+def _module_path(m: nn.Module) -> str:
+    return type(m).__module__ or ""
+
+
 def _op_name(m: nn.Module) -> str:
     name = type(m).__name__.lower()
+    if name.startswith("multistep"):  # "multisteplif" would read as "...plif"
+        name = name[len("multistep"):]
     for key, op in (
         ("parametriclif", "plif"),
         ("plif", "plif"),
         ("lif", "lif"),
+        ("rleaky", "rleaky"),
         ("leaky", "leaky"),
         ("ifnode", "if"),
+        ("rsynaptic", "rsynaptic"),
         ("synaptic", "synaptic_neuron"),
         ("alpha", "alpha_neuron"),
+        ("lapicque", "lapicque"),
+        ("psn", "psn"),
     ):
         if key in name:
             return op
@@ -66,7 +103,7 @@ class NeuronAdapter:
         matches: module -> is it this family.
         op: module -> op name for the table.
         spikes: the module's call output -> the spike tensor (e.g. snntorch returns
-            ``(spk, mem)``).
+            ``(spk, mem)``); ``None``: this call emitted no spikes to record.
         timesteps: (module, inputs, spike tensor) -> T when one call covers T steps along the
             leading dim, else ``None``.
         reset: module -> None, clears its state between samples (``None``: not resettable).
@@ -81,28 +118,120 @@ class NeuronAdapter:
 
 
 def _has_state_protocol(m: nn.Module) -> bool:
-    return callable(getattr(m, "reset", None)) and any(
-        hasattr(m, a) for a in ("v", "mem", "membrane_potential")
-    )
+    """A callable ``reset()`` and a membrane state: ``v`` / ``mem`` / ``membrane_potential``
+    holding a tensor, a number or ``None`` (not a submodule: an attention block with a ``v``
+    projection and a ``reset()`` that resets its neurons is not itself a neuron)."""
+    if not callable(getattr(m, "reset", None)):
+        return False
+    for a in ("v", "mem", "membrane_potential"):
+        if a in m._modules:
+            continue
+        if hasattr(m, a) and not isinstance(getattr(m, a), nn.Module):
+            return True
+    return False
 
 
 def _call_reset(m: nn.Module) -> None:
     m.reset()
 
 
+# ------------------------------------------------------------------------- spikingjelly
+_SJ_PSN = ("PSN", "MaskedPSN", "SlidingPSN")
+
+
+def _sj_node(m: nn.Module, package: str) -> bool:
+    if not _module_path(m).startswith(package):
+        return False
+    names = _class_names(m)
+    if type(m).__name__.startswith(("NonSpiking", "NoisyNonSpiking")):
+        return False
+    return "BaseNode" in names or any(n in _SJ_PSN for n in names)
+
+
+def _sj_timesteps(m: nn.Module, inputs: tuple, output: torch.Tensor) -> int | None:
+    """``step_mode='m'``, the old ``MultiStep*`` classes, or a multi-step-only module (the PSN
+    family derives from ``MultiStepModule`` and has no ``step_mode``): T is the leading dim."""
+    if "MultiStepModule" in _class_names(m) and output.dim() > 0:
+        return int(output.shape[0])
+    return _multistep_from_step_mode(m, inputs, output)
+
+
+def _sj_reset(m: nn.Module) -> None:
+    # MemoryModule.reset (both API generations) restores every registered memory (v, v_seq...)
+    reset = getattr(m, "reset", None)
+    if callable(reset):
+        reset()
+
+
+# ------------------------------------------------------------------------- snntorch
+#: snntorch neurons that take the whole sequence ``[T, B, ...]`` in one call
+_SNN_MULTISTEP = ("StateLeaky", "LinearLeaky")
+
+
+def _snn_neuron(m: nn.Module) -> bool:
+    if not (_module_path(m).startswith("snntorch") and "SpikingNeuron" in _class_names(m)):
+        return False
+    # StateLeaky(output=False) returns the membrane only: no spikes, not a neuron here
+    return not (any(n in _SNN_MULTISTEP for n in _class_names(m)) and not getattr(m, "output", True))
+
+
+def _snn_spikes(output: Any) -> torch.Tensor | None:
+    # Leaky & co: ``spk`` (init_hidden=True), ``(spk, mem)`` (init_hidden=False or output=True),
+    # Synaptic ``(spk, syn, mem)``, StateLeaky ``(spk, mem)``: the spikes come first
+    return _first_tensor(output)
+
+
+def _snn_timesteps(m: nn.Module, inputs: tuple, output: torch.Tensor) -> int | None:
+    if any(n in _SNN_MULTISTEP for n in _class_names(m)):
+        return int(output.shape[0]) if output.dim() > 0 else None
+    return None
+
+
+def _snn_reset(m: nn.Module) -> None:
+    """snntorch 1.x: ``reset_mem()`` zeroes every hidden state (mem, syn, spk...); it replaces
+    the deprecated ``init_leaky()`` / ``init_synaptic()``, which in older releases returned fresh
+    zeros without touching the module. Without ``reset_mem`` the known state tensors are zeroed."""
+    fn = getattr(m, "reset_mem", None)
+    if callable(fn):
+        fn()
+        return
+    for a in ("mem", "syn", "spk", "syn_exc", "syn_inh"):
+        v = getattr(m, a, None)
+        if isinstance(v, torch.Tensor):
+            setattr(m, a, torch.zeros_like(v))
+
+
 #: Tried in order; the first match wins.
 NEURON_ADAPTERS: list[NeuronAdapter] = [
     NeuronAdapter(
         name="energymodel",
-        matches=lambda m: type(m).__module__ == "energymodel.neurons",
+        matches=lambda m: _module_path(m) == "energymodel.neurons",
         reset=_call_reset,
     ),
     NeuronAdapter(
-        name="spikingjelly",
-        matches=lambda m: type(m).__module__.startswith("spikingjelly")
+        name="spikingjelly.activation_based",
+        matches=lambda m: _sj_node(m, "spikingjelly.activation_based"),
+        timesteps=_sj_timesteps,
+        reset=_sj_reset,
+    ),
+    NeuronAdapter(
+        name="spikingjelly.clock_driven",
+        matches=lambda m: _sj_node(m, "spikingjelly.clock_driven"),
+        reset=_sj_reset,
+    ),
+    NeuronAdapter(
+        name="spikingjelly (other)",
+        matches=lambda m: _module_path(m).startswith("spikingjelly")
         and any(n in ("BaseNode", "MemoryModule") for n in _class_names(m))
         and hasattr(m, "v_threshold"),
-        reset=_call_reset,
+        reset=_sj_reset,
+    ),
+    NeuronAdapter(
+        name="snntorch",
+        matches=_snn_neuron,
+        spikes=_snn_spikes,
+        timesteps=_snn_timesteps,
+        reset=_snn_reset,
     ),
     NeuronAdapter(
         name="stateful (behavioural fallback)",
@@ -113,7 +242,8 @@ NEURON_ADAPTERS: list[NeuronAdapter] = [
 
 
 def register_neuron_adapter(adapter: NeuronAdapter, first: bool = True) -> None:
-    """Add an adapter (before the built-in ones by default, so it wins)."""
+    """Add an adapter (before the built-in ones by default, so it wins; otherwise just before
+    the behavioural fallback)."""
     if first:
         NEURON_ADAPTERS.insert(0, adapter)
     else:

@@ -10,6 +10,7 @@ model's ``state_dict``.
 from __future__ import annotations
 
 import math
+import sys
 from collections import defaultdict
 from typing import Any, Callable, Iterable
 
@@ -25,7 +26,7 @@ from .operands import F64, CountOptions, exact_sum_dims
 from .profile import Profile
 from .rules import IGNORED_OPS, OpCount, RuleContext, rule_for
 
-__all__ = ["Profiler", "profile"]
+__all__ = ["Profiler", "profile", "profile_loader"]
 
 #: device-side accumulator layout: the summed count columns plus internal flags
 _DEV_FIELDS: list[str] = [c for c in COUNT_COLUMNS if c != "calls"] + ["mask_calls"]
@@ -119,10 +120,12 @@ class Profiler:
         calls_per_sample: how many model calls process one sample (T for a single-step loop
             that calls the model once per timestep).
         options: operand classification (:class:`CountOptions`).
-        reset: ``True``: after every model call, reset the state of every recognised neuron
-            (through its adapter); a callable: called with the model after every call.
-        keep_batch_rates: record each model call's neuron firing rates, for
-            :meth:`Profile.rate_spread`.
+        reset: ``True``: on entry and after every sample (every ``calls_per_sample`` model
+            calls), reset the state of every recognised neuron through its adapter; a callable:
+            called with the model at the same points (e.g. spikingjelly's
+            ``functional.reset_net``).
+        keep_batch_rates: record the neuron firing rates of each batch (every
+            ``calls_per_sample`` model calls), for :meth:`Profile.rate_spread`.
 
     Usage::
 
@@ -130,6 +133,9 @@ class Profiler:
             for x, _ in loader:
                 model(x)
         prof = p.result()
+
+        # the same over a data set, with a progress bar (see docs/interop.md)
+        prof = em.Profiler(model, batch_dim=0, reset=True).run(loader)
     """
 
     def __init__(
@@ -181,6 +187,8 @@ class Profiler:
         self._adapters: dict[nn.Module, NeuronAdapter] = {}
         try:
             self._install_hooks()
+            with torch.no_grad():  # the first sample starts from a clean state too
+                self._reset_states()
             self._mode = _CountingMode(self)
             self._mode.__enter__()
         except BaseException:
@@ -214,13 +222,13 @@ class Profiler:
                 self._adapters[m] = adapter
                 inside_neuron.update(c for c in m.modules() if c is not m)
             self._handles.append(
-                m.register_forward_pre_hook(self._make_pre(name, m, adapter), with_kwargs=True)
+                m.register_forward_pre_hook(self._make_pre(name, m), with_kwargs=True)
             )
             self._handles.append(
-                m.register_forward_hook(self._make_post(name, m, adapter), always_call=True)
+                m.register_forward_hook(self._make_post(m), always_call=True)
             )
 
-    def _make_pre(self, name: str, m: nn.Module, adapter: NeuronAdapter | None):
+    def _make_pre(self, name: str, m: nn.Module):
         is_root = m is self.model
         adapter = self._adapters.get(m)
 
@@ -233,7 +241,7 @@ class Profiler:
 
         return pre
 
-    def _make_post(self, name: str, m: nn.Module, _adapter: NeuronAdapter | None):
+    def _make_post(self, m: nn.Module):
         is_root = m is self.model
 
         def post(module, inputs, output):
@@ -339,19 +347,24 @@ class Profiler:
 
     def _after_root_call(self) -> None:
         self._ctx.clear_cache()
+        if self._root_calls % self.calls_per_sample:
+            return  # mid-sample (a single-step loop): states carry on to the next step
         self._suspended = True
         try:
             with torch.no_grad():
                 if self.keep_batch_rates:
                     self._snapshot_rates()
-                if self.reset is True:
-                    for m, a in self._adapters.items():
-                        if a.reset is not None:
-                            a.reset(m)
-                elif callable(self.reset):
-                    self.reset(self.model)
+                self._reset_states()
         finally:
             self._suspended = False
+
+    def _reset_states(self) -> None:
+        if self.reset is True:
+            for m, a in self._adapters.items():
+                if a.reset is not None:
+                    a.reset(m)
+        elif callable(self.reset):
+            self.reset(self.model)
 
     def _snapshot_rates(self) -> None:
         keys = [k for k, s in self._sites.items() if s.kind == "neuron" and s.acc is not None]
@@ -359,8 +372,60 @@ class Profiler:
             self._batch_snaps.append(([], None, []))
             return
         i = _DEV_INDEX["spikes_out"]
-        vals = torch.stack([self._sites[k].acc[i].to("cpu", non_blocking=True) for k in keys])
+        dev = self._sites[keys[0]].acc.device
+        # stays on the device (a device-to-device copy at most): read back in result()
+        vals = torch.stack([self._sites[k].acc[i].to(dev) for k in keys])
         self._batch_snaps.append((keys, vals, [self._sites[k].host["neuron_updates"] for k in keys]))
+
+    # ----------------------------------------------------------------- data sets
+    def run(
+        self,
+        loader: Iterable[Any],
+        *,
+        forward: Callable[[nn.Module, Any], Any] | None = None,
+        progress: bool = True,
+        total: int | None = None,
+        desc: str = "profiling",
+        all_reduce: bool = True,
+    ) -> Profile:
+        """Profile the model over every batch of ``loader`` and return the :class:`Profile`.
+
+        Counts are sums over all batches, rates are averages over everything seen, and (with
+        ``keep_batch_rates``) :meth:`Profile.rate_spread` gives each neuron site's min / mean /
+        max firing rate over the batches. Runs under ``torch.no_grad()``. May be called inside
+        the ``with`` block (counts add to what was already seen) or outside it (the profiler
+        enters and leaves itself).
+
+        Args:
+            loader: any iterable of batches (a ``DataLoader``, a list...).
+            forward: ``forward(model, batch)`` runs one batch (move it to the device, unpack it,
+                loop over timesteps...). Default: ``model(batch[0])`` for a tuple / list batch
+                (``(inputs, targets)``), ``model(**batch)`` for a dict, else ``model(batch)``.
+            progress: a tqdm progress bar on stderr (rank 0 only under ``torch.distributed``).
+            total: number of batches, for the bar (default ``len(loader)`` when it has one).
+            all_reduce: combine all ranks' counts (see :meth:`result`).
+        """
+        fwd = forward or _default_forward
+        if total is None:
+            try:
+                total = len(loader)  # type: ignore[arg-type]
+            except TypeError:
+                total = None
+        show = progress and _rank() == 0
+        from tqdm import tqdm
+
+        entered = not self._active
+        if entered:
+            self.__enter__()
+        try:
+            with torch.no_grad():
+                for batch in tqdm(loader, total=total, desc=desc, disable=not show,
+                                  file=sys.stderr, unit="batch", leave=False):
+                    fwd(self.model, batch)
+        finally:
+            if entered:
+                self.__exit__(None, None, None)
+        return self.result(all_reduce=all_reduce)
 
     # ----------------------------------------------------------------- result
     def result(self, all_reduce: bool = True) -> Profile:
@@ -438,19 +503,60 @@ class Profiler:
     def _batch_rates(self) -> pd.DataFrame | None:
         if not self.keep_batch_rates or not self._batch_snaps:
             return None
+        snaps = [v for _, v, _ in self._batch_snaps if v is not None]
+        flat = torch.cat([v.to(snaps[0].device) for v in snaps]).cpu().numpy() if snaps else None
         rows = []
+        offset = 0
         prev_sp: dict[str, float] = {}
         prev_up: dict[str, float] = {}
         for b, (keys, vals, ups) in enumerate(self._batch_snaps):
             if vals is None:
                 continue
-            v = vals.numpy()
+            v = flat[offset : offset + len(keys)]
+            offset += len(keys)
             for k, sp, up in zip(keys, v, ups):
                 dsp, dup = sp - prev_sp.get(k, 0.0), up - prev_up.get(k, 0.0)
                 prev_sp[k], prev_up[k] = float(sp), float(up)
                 if dup > 0:
                     rows.append({"batch": b, "site": k, "rate": dsp / dup})
         return pd.DataFrame(rows, columns=["batch", "site", "rate"])
+
+
+def _rank() -> int:
+    d = torch.distributed
+    return d.get_rank() if d.is_available() and d.is_initialized() else 0
+
+
+def _default_forward(model: nn.Module, batch: Any) -> Any:
+    if isinstance(batch, dict):
+        return model(**batch)
+    if isinstance(batch, (tuple, list)):
+        return model(batch[0])
+    return model(batch)
+
+
+def profile_loader(
+    model: nn.Module,
+    loader: Iterable[Any],
+    *,
+    forward: Callable[[nn.Module, Any], Any] | None = None,
+    progress: bool = True,
+    all_reduce: bool = True,
+    **profiler_kwargs: Any,
+) -> Profile:
+    """Profile ``model`` over a data set: ``Profiler(model, **profiler_kwargs).run(loader, ...)``.
+
+    Example (a multi-step spikingjelly model fed ``[B, C, H, W]`` images repeated T times;
+    states reset between batches)::
+
+        prof = em.profile_loader(
+            net, val_loader, batch_dim=1, reset=True,
+            forward=lambda m, b: m(b[0].unsqueeze(0).repeat(T, 1, 1, 1, 1)),
+        )
+        prof.rate_spread()   # per-neuron-layer min / mean / max firing rate over batches
+    """
+    p = Profiler(model, **profiler_kwargs)
+    return p.run(loader, forward=forward, progress=progress, all_reduce=all_reduce)
 
 
 def profile(
