@@ -162,6 +162,9 @@ def _user_errors(fn: Callable) -> Callable:
 
 _HW_HELP = "hardware profile: a shipped name (energymodel hw list) or a YAML file; repeat"
 _MODE_HELP = "pricing convention: paper (E_MAC x MACs + E_AC x SOPs) or full (Lemaire et al. 2022)"
+_SOPS_HELP = ("synaptic ops: exact (counted on the spikes), rate (firing rate x dense ops, the "
+              "literature's estimate) or lemaire (fan-out estimate)")
+_PREC_HELP = "arithmetic precision of the MAC/AC energies (fp32, fp16, int8, int32, ...)"
 _OUT_HELP = "write the table here; the format follows the suffix: .csv .json .md .tex"
 
 
@@ -184,6 +187,8 @@ def profile_cmd(
     batches: int = typer.Option(1, "--batches", "-n", min=1,
                                 help="batches to profile (counts are summed, rates averaged)"),
     mode: str = typer.Option("paper", "--mode", help=_MODE_HELP),
+    sops: str = typer.Option("exact", "--sops", help=_SOPS_HELP),
+    precision: str = typer.Option("fp32", "--precision", help=_PREC_HELP),
     seed: int = typer.Option(0, "--seed", help="seed of the input generator"),
     calibrate: Optional[bool] = typer.Option(
         None, "--calibrate/--no-calibrate",
@@ -213,7 +218,8 @@ def profile_cmd(
     run = profile_model_spec(model, hw, checkpoint=checkpoint, input_shape=input_shape,
                              input=input, timesteps=timesteps, batch_size=batch_size,
                              batches=batches, mode=mode, seed=seed, calibrate=calibrate,
-                             progress=sys.stderr.isatty() or batches > 1)
+                             progress=sys.stderr.isatty() or batches > 1,
+                             estimate_options={"sops": sops, "precision": precision})
     rep, prof, st = run.report, run.profile, run.settings
     typer.echo(f"{st['model']}: {prof.samples} sample(s), T={st['timesteps']}, input "
                f"{st['input']} {tuple(st['input_shape'])}"
@@ -252,6 +258,8 @@ def compare_cmd(
     seed: int = typer.Option(0, "--seed", help="seed of the input and the weights"),
     hw: List[str] = typer.Option(["cmos45nm"], "--hw", help=_HW_HELP),
     mode: str = typer.Option("paper", "--mode", help=_MODE_HELP),
+    sops: str = typer.Option("exact", "--sops", help=_SOPS_HELP),
+    precision: str = typer.Option("fp32", "--precision", help=_PREC_HELP),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help=_OUT_HELP),
 ) -> None:
     """Compare vanilla, SSA, SDSA and SASA attention at one shape on the same spike input.
@@ -270,7 +278,8 @@ def compare_cmd(
     from .report.compare import compare_attention  # noqa: PLC0415
 
     tables.check_output_path(out)
-    df = compare_attention(tokens, dim, heads, timesteps, hw, rate=rate, seed=seed, mode=mode)
+    df = compare_attention(tokens, dim, heads, timesteps, hw, rate=rate, seed=seed, mode=mode,
+                           sops=sops, precision=precision)
     typer.echo(df.attrs["caption"] + "\n")
     typer.echo(tables.format_terminal(tables.transpose(df, "mechanism")))
     if out is not None:

@@ -38,6 +38,8 @@ __all__ = [
     "ProfileRun",
     "profile_model_spec",
     "INPUT_KINDS",
+    "check_pricing",
+    "price",
 ]
 
 #: input generators: ``random`` uniform [0, 1) images, ``normal`` N(0, 1) (normalised images),
@@ -319,6 +321,31 @@ def load_hardware_list(names: Sequence[str | HardwareProfile]) -> list[HardwareP
     return out
 
 
+def check_pricing(mode: str = "paper", sops: str = "exact", precision: str = "fp32",
+                  **_: Any) -> None:
+    """Refuse an unknown convention, SOP source or precision before anything runs."""
+    from .energy import SOPS  # noqa: PLC0415
+    from .hardware import PRECISION_BITS  # noqa: PLC0415
+
+    if mode not in MODES:
+        raise UserError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    if sops not in SOPS:
+        raise UserError(f"unknown sops {sops!r}; use one of {', '.join(SOPS)}")
+    if precision not in PRECISION_BITS:
+        raise UserError(f"unknown precision {precision!r}; use one of {', '.join(PRECISION_BITS)}")
+
+
+def price(prof: Profile, hardware: Sequence[HardwareProfile], mode: str = "paper",
+          **options: Any) -> EnergyReport:
+    """:func:`energymodel.estimate` with the user's choices; a chip that cannot price what was
+    asked (no such precision, no multiplier and no host) raises :class:`UserError`."""
+    check_pricing(mode, **options)
+    try:
+        return estimate(prof, hardware, mode=mode, **options)
+    except (HardwareError, ValueError) as e:
+        raise UserError(_one_line(e)) from None
+
+
 @dataclass
 class ProfileRun:
     """What :func:`profile_model_spec` measured and priced."""
@@ -349,8 +376,7 @@ def profile_model_spec(
 
     ``calibrate=None`` calibrates BatchNorm statistics only for zoo models without a checkpoint
     (random weights). Hardware and options are checked before the model runs."""
-    if mode not in MODES:
-        raise UserError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    check_pricing(mode, **(estimate_options or {}))
     hws = load_hardware_list(hardware)
     _parse_kind(input)
     shape = parse_input_shape(input_shape) if isinstance(input_shape, str) else (
@@ -367,10 +393,7 @@ def profile_model_spec(
         T = None  # the ViT baseline: one step whatever is asked
     prof = profile_model(ms.model, shape, batch_size=batch_size, batches=batches, input=input,
                          timesteps=T, seed=seed, calibrate=calibrate, progress=progress)
-    try:
-        rep = estimate(prof, hws, mode=mode, **(estimate_options or {}))
-    except HardwareError as e:
-        raise UserError(_one_line(e)) from None
+    rep = price(prof, hws, mode=mode, **(estimate_options or {}))
     settings = dict(model=spec, checkpoint=ms.checkpoint, input_shape=list(shape), input=input,
                     timesteps=ms.timesteps, batch_size=batch_size, batches=batches, mode=mode,
                     seed=seed, calibrated_bn=bool(calibrate),

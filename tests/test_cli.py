@@ -188,6 +188,9 @@ def _bad_cases(out: Path, pkg: Path):
         (["profile", "tinymod:make", "--hw", "nosuchchip"], "nosuchchip"),
         (["profile", "tinymod:make", "--hw", out.parent / "missing.yaml"], "missing.yaml"),
         (["profile", "tinymod:make", "--mode", "fancy"], "fancy"),
+        (["profile", "tinymod:make", "--sops", "magic"], "magic"),
+        (["profile", "tinymod:make", "--precision", "fp99"], "fp99"),
+        (["profile", "tinymod:make", "--hw", "cmos45nm", "--precision", "bf16"], "bf16"),
         (["profile", "tinymod:make", "--input", "poisson"], "poisson"),
         (["compare", "--dim", "30", "--heads", "4"], "divisible"),
         (["compare", "--hw", "nosuchchip"], "nosuchchip"),
@@ -237,6 +240,19 @@ def test_checkpoint_round_trip(tinymod, tmp_path):
     assert _totals_json(out / "ck.json")["cmos45nm"] == pytest.approx(want, rel=1e-12)
     r = _invoke(["profile", "tinymod:make_wide", "--checkpoint", ck])
     assert r.exit_code == 2 and "does not fit" in r.output
+
+
+def test_rate_estimated_sops_are_offered_and_named(tinymod):
+    _, out = tinymod
+    exact = profile_model_spec("tinymod:make", ["cmos45nm"], batch_size=4)
+    rate = profile_model_spec("tinymod:make", ["cmos45nm"], batch_size=4,
+                              estimate_options={"sops": "rate"})
+    lay = rate.profile.per_sample()
+    want = 4.6 * lay["macs"].sum() + 0.9 * lay.loc[lay["in_kind"] == "binary", "acs_rate"].sum()
+    assert rate.report.totals["total_pj"].iloc[0] == pytest.approx(want)
+    assert exact.report.totals["sops"].iloc[0] == lay["acs"].sum()
+    r = _invoke(["profile", "tinymod:make", "-b", 4, "--sops", "rate", "--out", out / "r.tex"])
+    assert r.exit_code == 0 and "rate-estimated SOPs" in (out / "r.tex").read_text()
 
 
 def test_hw_show_of_an_unknown_chip_is_bad_input():

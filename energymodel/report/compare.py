@@ -28,10 +28,10 @@ import pandas as pd
 import torch
 
 from ..counting import profile as _profile
-from ..energy import MODES, estimate
+from ..energy import MODES
 from ..errors import UserError
 from ..hardware import HardwareProfile
-from ..workflow import load_hardware_list
+from ..workflow import check_pricing, load_hardware_list, price
 
 __all__ = ["compare_attention", "MECHANISM_ORDER", "COMPARE_DEFAULTS"]
 
@@ -69,6 +69,8 @@ def compare_attention(
     *,
     bn_shift: float = 0.5,
     mechanisms: Sequence[str] = MECHANISM_ORDER,
+    sops: str = "exact",
+    precision: str = "fp32",
 ) -> pd.DataFrame:
     """Measure, price and tabulate the attention mechanisms at ``(tokens, dim, heads)``.
 
@@ -84,6 +86,7 @@ def compare_attention(
     ``df.attrs`` holds ``caption`` (the input choice, the convention) and ``settings``.
     """
     _check(tokens, dim, heads, timesteps, rate, mode)
+    check_pricing(mode, sops=sops, precision=precision)
     hws = load_hardware_list(hardware)
     mechs = [m.lower() for m in mechanisms]
     unknown = [m for m in mechs if m not in MECHANISM_ORDER]
@@ -128,7 +131,7 @@ def compare_attention(
     for hw in hws:
         e_all, e_core = [], []
         for m in mechs:
-            rep = estimate(profiles[m], [hw], mode=mode)
+            rep = price(profiles[m], [hw], mode=mode, sops=sops, precision=precision)
             convention = convention or rep.convention().split("; analog-input")[0]
             t = rep.totals.iloc[0]
             if t["macs"] > 0 and t["mac_priced_on"] != hw.name:
@@ -150,7 +153,7 @@ def compare_attention(
                     if f"{c}[{hw.name}]" in table.columns]
     table = table[order]
     settings = dict(tokens=tokens, dim=dim, heads=heads, timesteps=timesteps, rate=rate,
-                    seed=seed, mode=mode, bn_shift=bn_shift, hardware=[h.name for h in hws],
+                    seed=seed, mode=mode, sops=sops, precision=precision, bn_shift=bn_shift, hardware=[h.name for h in hws],
                     weights="random (seeded)", vanilla_input="time-average of the spike input, "
                     "one step (analog)")
     table.attrs["settings"] = settings
