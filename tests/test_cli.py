@@ -3,11 +3,8 @@ back to the API's numbers; every user error exits 2 with a one-line reason and l
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
-import re
 import subprocess
 import sys
 import textwrap

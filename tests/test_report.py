@@ -4,8 +4,6 @@ profiles and the closed form, every output format read back, and every report fi
 from __future__ import annotations
 
 import json
-import re
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -15,7 +13,6 @@ from typer.testing import CliRunner
 import energymodel as em
 from energymodel.attention import build_attention
 from energymodel.cli import app
-from energymodel.report.build import build_reports
 from energymodel.report.compare import compare_attention
 
 runner = CliRunner()
