@@ -160,7 +160,7 @@ def test_measured_scaling_in_N():
 
 
 def test_compare_mechanisms_table():
-    from energymodel.attention.compare import compare_mechanisms, with_energy
+    from energymodel.report.compare import compare_attention, compare_mechanisms
 
     cmp = compare_mechanisms(tokens=16, dim=32, heads=4, timesteps=2, rate=0.3, seed=1)
     t = cmp.table.set_index("mechanism")
@@ -176,11 +176,10 @@ def test_compare_mechanisms_table():
     assert pd_equal  # seeded: the same table twice
     with pytest.raises(ValueError, match="unknown mechanisms"):
         compare_mechanisms(tokens=4, dim=8, heads=2, mechanisms=["linformer"])
-    if not hasattr(em, "estimate"):
-        pytest.skip("pricing (em.estimate) not on this branch yet")
-    priced = with_energy(cmp, ["cmos45nm"])
-    ratio = [c for c in priced.columns if c.startswith("ratio_to_vanilla")]
-    assert ratio and priced.set_index("mechanism").loc["vanilla", ratio[0]] == 1.0
+    priced = compare_attention(16, 32, 4, 2, ["cmos45nm"], rate=0.3, seed=1).set_index("mechanism")
+    assert priced.loc["vanilla", "ratio_to_vanilla[cmos45nm]"] == 1.0
+    # the spiking rows are the same measurements, priced
+    assert (priced.loc[["ssa", "sdsa", "sasa"], "acs"] == t.loc[["ssa", "sdsa", "sasa"], "acs"]).all()
 
 
 @pytest.mark.parametrize("name", ["spikformer-1-64-tiny", "sdt-1-64-tiny", "saformer-1-64-tiny",

@@ -8,7 +8,8 @@ and our own LIF neuron. Every module maps ``[T, B, N, D] -> [T, B, N, D]``.
   of its abstract** (see :mod:`.sasa`).
 
 :func:`calibrate_bn` makes a randomly initialised module fire at plausible rates;
-:func:`.compare.compare_mechanisms` runs all four on one input for the comparison table.
+:func:`energymodel.report.compare.compare_mechanisms` runs all four on one input for the
+comparison table (the models themselves know nothing of counting or pricing).
 """
 
 from __future__ import annotations
@@ -41,13 +42,8 @@ def build_attention(mechanism: str, dim: int, heads: int = 8, **kwargs) -> nn.Mo
     return cls(dim, heads, **kwargs)
 
 
-from .compare import Comparison, compare_mechanisms, with_energy  # noqa: E402 (needs the above)
-
 __all__ = [
     "MECHANISMS",
-    "Comparison",
-    "compare_mechanisms",
-    "with_energy",
     "build_attention",
     "calibrate_bn",
     "VanillaSelfAttention",

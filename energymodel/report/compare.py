@@ -1,6 +1,9 @@
 """``energymodel compare``: the four attention mechanisms at one shape, measured on the same
 seeded spike input, profiled, priced on several chips, one row per mechanism.
 
+:func:`compare_mechanisms` measures (counts, rates and the closed-form cross-check, one
+Profile per mechanism); :func:`compare_attention` prices those profiles into the table.
+
 >>> from energymodel.report.compare import compare_attention
 >>> df = compare_attention(196, 512, 8, 4, ["cmos45nm", "loihi"], rate=0.2)
 >>> print(df.attrs["caption"])
@@ -9,7 +12,7 @@ Input of the comparison (the choice, stated in every caption):
 
 * SSA, SDSA and SASA run all ``timesteps`` steps on one Bernoulli spike tensor
   ``[T, 1, N, D]`` of firing ``rate`` (seeded), exactly as
-  :func:`energymodel.attention.compare.compare_mechanisms` builds it;
+  :func:`compare_mechanisms` (below) builds it;
 * the vanilla (ANN) block runs **one step on the analog version of that input**: its mean over
   the T steps, the value the spike train encodes (an ANN sees a real-valued activation once;
   fed the binary tensor itself, its projections would be counted as accumulates, which no ANN
@@ -22,21 +25,155 @@ table. Energy is per sample (one input, all steps).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 
+from .. import analytic
+from ..attention import MECHANISMS, build_attention, calibrate_bn
 from ..counting import profile as _profile
+from ..neurons import LIF
 from ..energy import MODES
 from ..errors import UserError
 from ..hardware import HardwareProfile
 from ..workflow import check_pricing, load_hardware_list, price
 
-__all__ = ["compare_attention", "MECHANISM_ORDER", "COMPARE_DEFAULTS"]
+__all__ = ["compare_mechanisms", "Comparison", "compare_attention", "paper_view",
+           "MECHANISM_ORDER", "COMPARE_DEFAULTS"]
 
 MECHANISM_ORDER = ("vanilla", "ssa", "sdsa", "sasa")
 COMPARE_DEFAULTS = dict(tokens=196, dim=512, heads=8, timesteps=4, rate=0.2, seed=0)
+
+
+#: table columns, per sample
+COUNT_COLUMNS = ("macs", "acs", "acs_rate", "dense_macs", "elementwise_ops", "neuron_updates",
+                 "spikes_out")
+
+
+@dataclass
+class Comparison:
+    """Result of :func:`compare_mechanisms`."""
+
+    table: pd.DataFrame
+    profiles: dict[str, Any]
+    rates: dict[str, dict[str, float]]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def _rates_of(mech: str, x: torch.Tensor, outs: dict[str, torch.Tensor], heads: int) -> dict:
+    """Column rates of the module's neurons for :func:`analytic.attention_ops`."""
+
+    def cols(s: torch.Tensor):
+        T, B, N, D = s.shape
+        return s.reshape(T, B, N, heads, D // heads).mean(2).double().cpu().numpy()
+
+    def colspikes(s: torch.Tensor):
+        return s[:, :, :, 0, :].double().cpu().numpy()
+
+    r: dict[str, Any] = {"x": x.float().mean().item(), "q": cols(outs["q_lif"]),
+                         "k": cols(outs["k_lif"])}
+    if mech in ("ssa", "sdsa"):
+        r["v"] = cols(outs["v_lif"])
+    if mech == "ssa":
+        r["attn"] = cols(outs["attn_lif"])
+        r["proj"] = outs["proj_lif"].float().mean().item()
+    elif mech == "sdsa":
+        r["attn"] = colspikes(outs["talking_heads_lif"])
+        r["kv"] = (outs["k_lif"] * outs["v_lif"]).float().mean().item()
+    else:
+        r["attn"] = colspikes(outs["attn_lif"])
+        r["qk"] = (outs["q_lif"] * outs["k_lif"]).float().mean().item()
+    return r
+
+
+def compare_mechanisms(
+    tokens: int = 196,
+    dim: int = 512,
+    heads: int = 8,
+    timesteps: int = 4,
+    rate: float = 0.2,
+    *,
+    batch: int = 1,
+    seed: int = 0,
+    mechanisms: Iterable[str] = tuple(MECHANISMS),
+    bn_shift: float = 0.5,
+    vanilla_timesteps: int = 1,
+    device: str | torch.device = "cpu",
+) -> Comparison:
+    """Build each mechanism at ``(tokens, dim, heads)``, feed all of them the same Bernoulli
+    spike input of firing ``rate`` (``[timesteps, batch, tokens, dim]``, seeded), profile, and
+    tabulate per-sample counts, firing rates and the closed-form counts for the same rates.
+
+    Table columns: ``mechanism, timesteps, input_rate, q_rate, k_rate, v_rate, attn_rate``
+    (mean firing rates; blank where a mechanism has no such tensor), ``macs, acs, acs_rate,
+    dense_macs, elementwise_ops, neuron_updates, spikes_out`` (per sample, whole module),
+    ``spike_rate`` (all the module's neurons: spikes_out / neuron_updates),
+    ``attention_acs, attention_macs`` (the attention products / sums only), ``analytic_macs,
+    analytic_acs`` (from :func:`energymodel.analytic.attention_ops` with the measured column
+    rates; equal to the measured ones up to float rounding). Energies and ratios to vanilla are
+    added by :func:`with_energy`.
+    """
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"rate must be within [0, 1] (got {rate})")
+    for label, v in (("tokens", tokens), ("timesteps", timesteps), ("batch", batch),
+                     ("vanilla_timesteps", vanilla_timesteps)):
+        if int(v) != v or v < 1:
+            raise ValueError(f"{label} must be a positive integer (got {v!r})")
+    if vanilla_timesteps > timesteps:
+        raise ValueError(f"vanilla_timesteps ({vanilla_timesteps}) exceeds timesteps ({timesteps})")
+    mechs = [m.lower() for m in mechanisms]
+    unknown = [m for m in mechs if m not in MECHANISMS]
+    if unknown:
+        raise ValueError(f"unknown mechanisms {unknown}; known: {', '.join(MECHANISMS)}")
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    x = (torch.rand((timesteps, batch, tokens, dim), generator=g) < rate).float().to(device)
+
+    rows, profiles, all_rates = [], {}, {}
+    for mech in mechs:
+        torch.manual_seed(seed)
+        module = build_attention(mech, dim, heads).to(device)
+        xin = x[:vanilla_timesteps] if mech == "vanilla" else x
+        T = xin.shape[0]
+        if mech == "vanilla":
+            module.eval()
+        else:
+            calibrate_bn(module, xin, shift=bn_shift)
+        outs: dict[str, torch.Tensor] = {}
+        handles = [
+            m.register_forward_hook(lambda mod, i, o, n=n: outs.__setitem__(n, o.detach()))
+            for n, m in module.named_modules() if isinstance(m, LIF)
+        ]
+        try:
+            prof = _profile(module, (xin,), batch_dim=1)
+        finally:
+            for h in handles:
+                h.remove()
+        profiles[mech] = prof
+        rates = {} if mech == "vanilla" else _rates_of(mech, xin, outs, heads)
+        all_rates[mech] = {k: float(np.mean(v)) for k, v in rates.items()}
+        ana = analytic.attention_ops(mech, T, tokens, dim, heads, rates)
+        df = prof.layers
+        n = prof.samples
+        row: dict[str, Any] = {"mechanism": mech, "timesteps": T, "input_rate": float(xin.mean())}
+        for key in ("q", "k", "v", "attn"):
+            row[f"{key}_rate"] = all_rates[mech].get(key, float("nan"))
+        for c in COUNT_COLUMNS:
+            row[c] = float(df[c].sum()) / n
+        row["spike_rate"] = row["spikes_out"] / row["neuron_updates"] if row["neuron_updates"] else float("nan")
+        att = df[df["kind"] == "attention"]
+        row["attention_acs"] = float(att["acs"].sum()) / n
+        row["attention_macs"] = float(att["macs"].sum()) / n
+        row["analytic_macs"] = ana["macs"]
+        row["analytic_acs"] = ana["acs"]
+        rows.append(row)
+        del module
+    settings = dict(tokens=tokens, dim=dim, heads=heads, timesteps=timesteps, rate=rate,
+                    batch=batch, seed=seed, bn_shift=bn_shift,
+                    vanilla_timesteps=vanilla_timesteps, weights="random (seeded)")
+    return Comparison(pd.DataFrame(rows), profiles, all_rates, settings)
 
 
 def _spike_input(timesteps: int, tokens: int, dim: int, rate: float, seed: int) -> torch.Tensor:
@@ -92,8 +229,6 @@ def compare_attention(
     unknown = [m for m in mechs if m not in MECHANISM_ORDER]
     if unknown:
         raise UserError(f"unknown mechanisms {unknown}; known: {', '.join(MECHANISM_ORDER)}")
-    from ..attention import build_attention  # noqa: PLC0415
-    from ..attention.compare import compare_mechanisms  # noqa: PLC0415
 
     spiking = [m for m in mechs if m != "vanilla"]
     profiles: dict[str, Any] = {}
