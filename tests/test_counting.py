@@ -389,3 +389,34 @@ def test_non_finite_analog_values_never_turn_counts_into_nan():
 def prof_has_nan(prof) -> bool:
     counts = prof.layers[["dense_macs", "macs", "acs", "acs_rate", "weight_reads", "state_reads"]]
     return bool(counts.isna().any().any())
+
+
+def test_exception_inside_a_neuron_caught_by_the_model_keeps_counting():
+    """Inside a neuron the dispatch mode steps aside; an exception there that the model
+    catches must not leave it aside: the ops after it are still counted."""
+
+    class Flaky(em.LIF):
+        def forward(self, x):
+            super().forward(x)
+            raise ArithmeticError("neuron failed")
+
+    class Net2(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bad = Flaky()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            try:
+                self.bad(x)
+            except ArithmeticError:
+                pass
+            return self.fc(x)
+
+    x = torch.rand(2, 1, 4)
+    prof = em.profile(Net2(), (x,), batch_dim=1)
+    r = row(prof, op="linear")
+    assert r["dense_macs"] == 2 * 4 * 3
+    from torch.utils._python_dispatch import _get_current_dispatch_mode
+
+    assert _get_current_dispatch_mode() is None

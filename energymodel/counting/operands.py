@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["CountOptions", "Operand", "classify", "exact_sum", "exact_sum_dims"]
+__all__ = ["CountOptions", "Operand", "Scan", "classify", "scan", "exact_sum", "exact_sum_dims"]
 
 F64 = torch.float64
 _F32_EXACT = 1 << 24  # integers up to 2**24 are exact in float32
@@ -141,31 +141,92 @@ class Operand:
         return exact_sum_dims(t, dim, self.level)
 
 
-def classify(t: torch.Tensor, is_weight: bool, options: CountOptions) -> Operand:
-    """Classify ``t``. Weights (parameters and views of them) are always analog.
+_CHUNK = 1 << 18  # elements per CPU scan step: 1 MiB of float32, stays in cache across passes
 
-    Two device reductions decide the class: min/max, and the sum of the fractional parts
-    (zero for integers); binary is integer with max <= 1. The value sum and non-zero count are
-    computed when a rule asks for them.
-    """
+
+@dataclass
+class Scan:
+    """What one pass over a tensor learns (all 0-d float64 tensors on its device, except
+    ``group_totals``: one value sum per leading group, e.g. per timestep)."""
+
+    lo: torch.Tensor
+    hi: torch.Tensor
+    nnz: torch.Tensor
+    frac: torch.Tensor
+    group_totals: torch.Tensor
+
+    @property
+    def total(self) -> torch.Tensor:
+        return self.group_totals.sum()
+
+
+def scan(t: torch.Tensor, level: int, groups: int = 1) -> Scan:
+    """Min, max, non-zero count, sum of fractional parts and per-group value sums of a floating
+    tensor, all exact for integer spikes, none read back to the host.
+
+    On CPU the tensor is walked in cache-sized chunks with one reused scratch buffer: the four
+    reductions then cost about one pass from memory, and no tensor-sized temporary is allocated
+    (allocating one costs more than the scan on a large spike map). On other devices each
+    reduction runs over the whole tensor at once."""
+    rows = t.reshape(groups, -1)
+    per = rows.shape[1]
+    if t.device.type != "cpu" or rows.numel() <= _CHUNK:
+        lo, hi = torch.aminmax(rows)
+        ind = torch.sign(rows).abs_()
+        fr = torch.frac(rows).abs_()
+        totals = torch.stack([exact_sum(r, level) for r in rows]) if groups > 1 else exact_sum(rows, level).reshape(1)
+        return Scan(lo.to(F64), hi.to(F64), exact_sum(ind, 1), fr.sum(dtype=F64), totals)
+    chunk = min(_CHUNK, _block(level))
+    buf = torch.empty(min(chunk, per), dtype=t.dtype, device=t.device)
+    los, his, nnzs, fracs, totals = [], [], [], [], []
+    for g in range(groups):
+        row = rows[g]
+        sums = []
+        for start in range(0, per, chunk):
+            c = row[start : start + chunk]
+            b = buf[: c.numel()]
+            lo, hi = torch.aminmax(c)
+            los.append(lo)
+            his.append(hi)
+            sums.append(c.sum(dtype=torch.float32))
+            torch.sign(c, out=b)
+            nnzs.append(b.abs_().sum(dtype=torch.float32))
+            torch.frac(c, out=b)
+            fracs.append(b.abs_().sum(dtype=torch.float32))
+        totals.append(torch.stack(sums).sum(dtype=F64))
+    return Scan(
+        torch.stack(los).min().to(F64),
+        torch.stack(his).max().to(F64),
+        torch.stack(nnzs).sum(dtype=F64),
+        torch.stack(fracs).sum(dtype=F64),
+        torch.nan_to_num(torch.stack(totals), nan=0.0, posinf=0.0, neginf=0.0),
+    )
+
+
+def classify(
+    t: torch.Tensor, is_weight: bool, options: CountOptions, groups: int = 1
+) -> tuple[Operand, torch.Tensor | None]:
+    """Classify ``t``; returns the operand and, for a floating tensor, its value sums per
+    leading group (``groups`` of them, e.g. timesteps). Weights (parameters and views of them)
+    are always analog.
+
+    One scan (:func:`scan`) decides the class: integer when min >= 0, max <= the spike level
+    and no element has a fractional part; binary when integer with max <= 1."""
     level = options.max_spike_level
     if is_weight or t.numel() == 0:
-        return Operand(t, is_weight, False, False, level)
+        return Operand(t, is_weight, False, False, level), None
     if t.dtype == torch.bool:
         true = torch.ones((), dtype=torch.bool, device=t.device)
         op = Operand(t, False, true, true, 1)
         op._nnz = op._total = exact_sum(t.to(torch.float32), 1)
-        return op
+        return op, None
     if t.is_complex():
-        return Operand(t, False, False, False, level)
-    op = Operand(t, False, False, False, level)
-    lo, hi = torch.aminmax(t)
-    in_range = (lo >= 0) & (hi <= level)
-    if t.is_floating_point():
-        integral = torch.frac(t).abs_().sum() == 0
-        integer = in_range & integral
-    else:
-        integer = in_range
-    op.integer = integer
-    op.binary = integer & (hi <= 1)
-    return op
+        return Operand(t, False, False, False, level), None
+    if not t.is_floating_point():
+        lo, hi = torch.aminmax(t)
+        integer = (lo >= 0) & (hi <= level)
+        return Operand(t, False, integer & (hi <= 1), integer, level), None
+    sc = scan(t, level, groups)
+    integer = (sc.lo >= 0) & (sc.hi <= level) & (sc.frac == 0)
+    op = Operand(t, False, integer & (sc.hi <= 1), integer, level, _nnz=sc.nnz, _total=sc.total)
+    return op, sc.group_totals

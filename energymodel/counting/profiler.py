@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode
 
 from .columns import COUNT_COLUMNS, ID_COLUMNS, STATIC_COLUMNS
 from .neurons import NeuronAdapter, find_adapter
@@ -172,6 +172,7 @@ class Profiler:
         self._sites: dict[str, _Site] = {}
         self._stack: list[_Frame] = []
         self._neuron_depth = 0
+        self._mode_out = False
         self._suspended = False
         self._unrecognized: dict[str, int] = defaultdict(int)
         self._sample_units = 0
@@ -199,6 +200,7 @@ class Profiler:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
+            self._enter_mode()
             if self._mode is not None:
                 self._mode.__exit__(exc_type, exc, tb)
         finally:
@@ -237,6 +239,8 @@ class Profiler:
                 self._count_samples(tuple(inputs) + tuple(kwargs.values()))
             self._stack.append(_Frame(name, module, adapter))
             if adapter is not None:
+                if self._neuron_depth == 0:
+                    self._leave_mode()
                 self._neuron_depth += 1
 
         return pre
@@ -245,18 +249,41 @@ class Profiler:
         is_root = m is self.model
 
         def post(module, inputs, output):
-            if not self._stack or self._stack[-1].module is not module:
-                return  # an exception unwound past us, or hooks out of order
+            if not any(f.module is module for f in self._stack):
+                return  # hooks out of order: nothing of ours to close
+            while self._stack[-1].module is not module:  # frames an exception unwound past
+                self._close(self._stack.pop())
             frame = self._stack.pop()
             if frame.adapter is not None:
                 self._neuron_depth -= 1
                 if self._neuron_depth == 0:
                     self._record_neuron(frame, inputs, output)
+                    self._enter_mode()
             if is_root and not self._stack:
                 self._root_calls += 1
                 self._after_root_call()
 
         return post
+
+    def _close(self, frame: _Frame) -> None:
+        """Close a frame whose post-hook never ran (an exception inside it was caught above)."""
+        if frame.adapter is not None:
+            self._neuron_depth -= 1
+            if self._neuron_depth == 0:
+                self._enter_mode()
+
+    # Inside a neuron nothing is counted op by op, so the mode steps off the dispatch stack
+    # there: the neuron's own arithmetic (most of a spiking model's small ops) then runs at
+    # full speed.
+    def _leave_mode(self) -> None:
+        if self._mode is not None and _get_current_dispatch_mode() is self._mode:
+            torch._C._pop_torch_dispatch_stack(None)
+            self._mode_out = True
+
+    def _enter_mode(self) -> None:
+        if self._mode_out:
+            torch._C._push_on_torch_dispatch_stack(self._mode)
+            self._mode_out = False
 
     # ----------------------------------------------------------------- recording
     def _count_samples(self, inputs: tuple) -> None:
@@ -313,13 +340,10 @@ class Profiler:
                 n = spk.numel()
                 # classified through the rule context, so the synaptic ops that read these
                 # spikes next reuse the scan
-                sop = self._ctx.operand(spk)
-                spikes, nnz = sop.total, sop.nnz.to(F64)
-                steps_sum = (
-                    exact_sum_dims(spk.reshape(T, -1), 1, self.options.max_spike_level)
-                    if T is not None
-                    else None
-                )
+                sop, steps_sum = self._ctx.scan(spk, T or 1)
+                spikes, nnz = sop.total, sop.nnz
+                if T is not None and (steps_sum is None or steps_sum.numel() != T):
+                    steps_sum = exact_sum_dims(spk.reshape(T, -1), 1, self.options.max_spike_level)
                 for c in ("neuron_updates", "out_elems", "state_reads", "state_writes"):
                     s.host[c] += n
                 s.add_dev({"spikes_out": spikes, "out_nnz": nnz, "spike_writes": nnz})

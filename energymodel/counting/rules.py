@@ -84,21 +84,26 @@ class RuleContext:
             return False
 
     def operand(self, t: torch.Tensor) -> Operand:
+        return self.scan(t)[0]
+
+    def scan(self, t: torch.Tensor, groups: int = 1) -> tuple[Operand, torch.Tensor | None]:
+        """The operand and, when this call scanned it, its value sums per leading group."""
         if self.is_weight(t):
             return classify(t, True, self.options)
         key = _dense_key(t)
         if key is None:
-            return classify(t, False, self.options)
+            return classify(t, False, self.options, groups)
         op = self._cache.get(key)
         if op is None:
-            op = classify(t, False, self.options)
+            op, totals = classify(t, False, self.options, groups)
             if len(self._cache) >= self.CACHE_SIZE:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[key] = op
-        elif op.tensor.shape != t.shape:
+            return op, totals
+        if op.tensor.shape != t.shape:
             # same elements, another view: reuse the whole-tensor statistics
             op = Operand(t, False, op.binary, op.integer, op.level, _nnz=op.nnz, _total=op.total)
-        return op
+        return op, None
 
     def clear_cache(self) -> None:
         self._cache.clear()
