@@ -341,6 +341,21 @@ def _price(df: pd.DataFrame, hw: HardwareProfile, mode: str, precision: str, sop
 
 
 # ---------------------------------------------------------------------------- estimate
+def check_options(
+    mode: str = "paper", sops: str = "exact", precision: str = "fp32", width_rule: str = "access"
+) -> None:
+    """Raise ``ValueError`` naming an unknown convention, SOP source, precision or width rule
+    (callers may check before anything runs)."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    if sops not in SOPS:
+        raise ValueError(f"unknown sops {sops!r}; use one of {', '.join(SOPS)}")
+    if precision not in PRECISION_BITS:
+        raise ValueError(f"unknown precision {precision!r}; use one of {', '.join(PRECISION_BITS)}")
+    if width_rule not in ("access", "bits"):
+        raise ValueError(f"unknown width_rule {width_rule!r}; use 'access' or 'bits'")
+
+
 def estimate(
     profile: Profile,
     hardware: "str | HardwareProfile | Sequence[str | HardwareProfile]",
@@ -378,14 +393,7 @@ def estimate(
 
     Returns an :class:`EnergyReport`; every energy is per sample.
     """
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r} (use one of {', '.join(MODES)})")
-    if sops not in SOPS:
-        raise ValueError(f"unknown sops {sops!r} (use one of {', '.join(SOPS)})")
-    if precision not in PRECISION_BITS:
-        raise ValueError(f"unknown precision {precision!r} (known: {', '.join(PRECISION_BITS)})")
-    if width_rule not in ("access", "bits"):
-        raise ValueError(f"unknown width_rule {width_rule!r} (use 'access' or 'bits')")
+    check_options(mode, sops, precision, width_rule)
     if not isinstance(profile, Profile):
         raise TypeError(f"estimate expects an energymodel Profile, got {type(profile).__name__}")
     if profile.samples <= 0:

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .counting import Profile, Profiler
-from .energy import MODES, EnergyReport, estimate
+from .energy import MODES, EnergyReport, check_options, estimate
 from .errors import UserError
 from .hardware import HardwareError, HardwareProfile, list_hardware, load_hardware
 
@@ -324,15 +324,10 @@ def load_hardware_list(names: Sequence[str | HardwareProfile]) -> list[HardwareP
 def check_pricing(mode: str = "paper", sops: str = "exact", precision: str = "fp32",
                   **_: Any) -> None:
     """Refuse an unknown convention, SOP source or precision before anything runs."""
-    from .energy import SOPS  # noqa: PLC0415
-    from .hardware import PRECISION_BITS  # noqa: PLC0415
-
-    if mode not in MODES:
-        raise UserError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
-    if sops not in SOPS:
-        raise UserError(f"unknown sops {sops!r}; use one of {', '.join(SOPS)}")
-    if precision not in PRECISION_BITS:
-        raise UserError(f"unknown precision {precision!r}; use one of {', '.join(PRECISION_BITS)}")
+    try:
+        check_options(mode, sops, precision)
+    except ValueError as e:
+        raise UserError(str(e)) from None
 
 
 def price(prof: Profile, hardware: Sequence[HardwareProfile], mode: str = "paper",
