@@ -21,7 +21,7 @@ ID_COLUMNS: dict[str, str] = {
     "mul | scale | add | batch_norm | layer_norm | softmax | activation | pool | neuron kinds "
     "(lif, if, plif, leaky, neuron)",
     "kind": "synaptic (activation x weight) | attention (activation x activation products and "
-    "reductions) | neuron | other (element-wise, normalisation, softmax, pooling)",
+    "sums) | neuron | other (element-wise, normalisation, softmax, pooling, means)",
 }
 
 #: Summed counts (numbers; merge adds them).

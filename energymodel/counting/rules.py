@@ -431,8 +431,10 @@ def add_rule(ctx, args, kwargs, out):
     return OpCount("add", "other", {"elementwise_ops": out.numel()})
 
 
-def _reduction(op: str) -> Rule:
-    """sum / mean: over spikes, one accumulate per event; over analog values, element ops."""
+def _reduction(op: str, kind: str) -> Rule:
+    """sum / mean: over spikes, one accumulate per event; over analog values, element ops.
+    A sum of activations is an attention accumulation (SDSA's and SASA's column sums, kind
+    ``attention``); a mean is pooling (token or time averages in heads, kind ``other``)."""
 
     def rule(ctx, args, kwargs, out):
         x = args[0]
@@ -448,14 +450,14 @@ def _reduction(op: str) -> Rule:
             "spike_reads": fi * X.nnz.to(F64),
         }
         _route(dev, fi * ev, fi * (1.0 - X.flag("binary")), ctx)
-        return OpCount(op, "attention", host, dev)
+        return OpCount(op, kind, host, dev)
 
     rule.__name__ = f"{op}_rule"
     return rule
 
 
-register_rule(aten.sum)(_reduction("sum"))
-register_rule(aten.mean)(_reduction("mean"))
+register_rule(aten.sum)(_reduction("sum", "attention"))
+register_rule(aten.mean)(_reduction("mean", "other"))
 
 
 def _elementwise(op: str) -> Rule:
