@@ -376,6 +376,7 @@ def profile_model_spec(
     _parse_kind(input)
     shape = parse_input_shape(input_shape) if isinstance(input_shape, str) else (
         tuple(int(s) for s in input_shape) if input_shape is not None else None)
+    torch.manual_seed(int(seed))  # random-initialised weights are part of the seeded run
     ms = load_model(spec, checkpoint, timesteps)
     shape = shape or ms.input_shape
     if shape is None:
