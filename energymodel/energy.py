@@ -62,7 +62,7 @@ import pandas as pd
 
 from . import _tables
 from .counting.profile import Profile
-from .hardware import PRECISION_BITS, HardwareError, HardwareProfile, load_hardware
+from .hardware import PRECISION_BITS, HardwareProfile, load_hardware
 
 __all__ = ["estimate", "EnergyReport", "MODES", "SOPS"]
 

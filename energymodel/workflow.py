@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .counting import Profile, Profiler
-from .energy import MODES, EnergyReport, check_options, estimate
+from .energy import EnergyReport, check_options, estimate
 from .errors import UserError
 from .hardware import HardwareError, HardwareProfile, list_hardware, load_hardware
 

@@ -55,7 +55,7 @@ def test_sdsa_is_masks_and_a_column_sum():
     lif, _ = capture_lif(m)
     with torch.no_grad():
         m(x)
-    q, k, v, a = lif["q_lif"], lif["k_lif"], lif["v_lif"], lif["talking_heads_lif"]
+    k, v, a = lif["k_lif"], lif["v_lif"], lif["talking_heads_lif"]
     assert a.shape == (T, B, H, 1, D // H)  # one spike per head channel and step
     # recompute the column sums from K and V: the neuron saw Σ_tokens (K ⊙ V)
     kv = (k * v).reshape(T, B, N, H, D // H).permute(0, 1, 3, 2, 4).sum(-2, keepdim=True)

@@ -9,7 +9,6 @@ model's ``state_dict``.
 
 from __future__ import annotations
 
-import math
 import sys
 from collections import defaultdict
 from typing import Any, Callable, Iterable
