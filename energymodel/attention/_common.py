@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..neurons import LIF
+
 __all__ = [
     "linear_bn", "split_heads", "merge_heads", "calibrate_bn", "check_dims", "add_spiking_projections",
 ]
@@ -28,8 +30,6 @@ def add_spiking_projections(
     """Give ``module`` the spiking projections ``SN(BN(Linear(x)))`` of the official code, one per
     name: attributes ``<name>_linear``, ``<name>_bn``, ``<name>_lif`` (names kept so official
     checkpoints load)."""
-    from ..neurons import LIF
-
     for name in names:
         setattr(module, f"{name}_linear", nn.Linear(dim, dim, bias=bias))
         setattr(module, f"{name}_bn", nn.BatchNorm1d(dim))
