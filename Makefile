@@ -13,7 +13,7 @@ PIP    := $(PY) -m pip install -q --disable-pip-version-check
 STAMP  := $(VENV)/.installed-v2
 SJ014  := $(VENV)/sj014
 
-.PHONY: venv test demo report bench clean
+.PHONY: venv test demo example report bench clean
 
 venv: $(STAMP)
 
@@ -33,6 +33,9 @@ test: venv
 
 demo: venv
 	$(VENV)/bin/energymodel profile sdt-1-64-tiny --hw cmos45nm --hw loihi --hw fpga --timesteps 2
+
+example: venv
+	OMP_NUM_THREADS=2 $(PY) examples/train_tiny.py
 
 report: venv
 	$(VENV)/bin/energymodel report --out-dir reports/
