@@ -14,6 +14,7 @@ from ..neurons import LIF
 
 __all__ = [
     "linear_bn", "split_heads", "merge_heads", "calibrate_bn", "check_dims", "add_spiking_projections",
+    "spiking_projection",
 ]
 
 
@@ -34,6 +35,13 @@ def add_spiking_projections(
         setattr(module, f"{name}_linear", nn.Linear(dim, dim, bias=bias))
         setattr(module, f"{name}_bn", nn.BatchNorm1d(dim))
         setattr(module, f"{name}_lif", LIF(tau=tau))
+
+
+def spiking_projection(module: nn.Module, name: str, x: torch.Tensor, heads: int) -> torch.Tensor:
+    """Run the projection ``<name>`` made by :func:`add_spiking_projections`: ``SN(BN(Linear(x)))``
+    on ``[T, B, N, D]``, split into heads ``[T, B, H, N, D/H]``."""
+    lin, bn, lif = (getattr(module, f"{name}_{part}") for part in ("linear", "bn", "lif"))
+    return split_heads(lif(linear_bn(x, lin, bn)), heads)
 
 
 def linear_bn(x: torch.Tensor, linear: nn.Linear, bn: nn.BatchNorm1d) -> torch.Tensor:

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..neurons import LIF
-from ._common import add_spiking_projections, check_dims, linear_bn, merge_heads, split_heads
+from ._common import add_spiking_projections, check_dims, linear_bn, merge_heads, spiking_projection
 
 __all__ = ["SpikeAggregatedSelfAttention"]
 
@@ -56,8 +56,8 @@ class SpikeAggregatedSelfAttention(nn.Module):
         self.proj_bn = nn.BatchNorm1d(dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q = split_heads(self.q_lif(linear_bn(x, self.q_linear, self.q_bn)), self.heads)
-        k = split_heads(self.k_lif(linear_bn(x, self.k_linear, self.k_bn)), self.heads)
+        q = spiking_projection(self, "q", x, self.heads)
+        k = spiking_projection(self, "k", x, self.heads)
         qk = q * k  # mask (our reading)
         a = qk.sum(dim=-2, keepdim=True)  # aggregate over tokens: [T, B, H, 1, d]
         a = self.attn_lif(a)

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..neurons import LIF
-from ._common import add_spiking_projections, check_dims, linear_bn, merge_heads, split_heads
+from ._common import add_spiking_projections, check_dims, linear_bn, merge_heads, spiking_projection
 
 __all__ = ["SpikingSelfAttention"]
 
@@ -58,9 +58,9 @@ class SpikingSelfAttention(nn.Module):
         self.proj_lif = LIF(tau=tau)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q = split_heads(self.q_lif(linear_bn(x, self.q_linear, self.q_bn)), self.heads)
-        k = split_heads(self.k_lif(linear_bn(x, self.k_linear, self.k_bn)), self.heads)
-        v = split_heads(self.v_lif(linear_bn(x, self.v_linear, self.v_bn)), self.heads)
+        q = spiking_projection(self, "q", x, self.heads)
+        k = spiking_projection(self, "k", x, self.heads)
+        v = spiking_projection(self, "v", x, self.heads)
         if self.order == "qk_v":
             attn = q @ k.transpose(-2, -1)  # [T, B, H, N, N], integer-valued
             out = attn @ v
