@@ -248,10 +248,9 @@ class Profiler:
         is_root = m is self.model
 
         def post(module, inputs, output):
-            if not any(f.module is module for f in self._stack):
-                return  # hooks out of order: nothing of ours to close
-            while self._stack[-1].module is not module:  # frames an exception unwound past
-                self._close(self._stack.pop())
+            # always_call: this runs also when the forward raised, so frames never go stale
+            if not self._stack or self._stack[-1].module is not module:
+                return
             frame = self._stack.pop()
             if frame.adapter is not None:
                 self._neuron_depth -= 1
@@ -263,13 +262,6 @@ class Profiler:
                 self._after_root_call()
 
         return post
-
-    def _close(self, frame: _Frame) -> None:
-        """Close a frame whose post-hook never ran (an exception inside it was caught above)."""
-        if frame.adapter is not None:
-            self._neuron_depth -= 1
-            if self._neuron_depth == 0:
-                self._enter_mode()
 
     # Inside a neuron nothing is counted op by op, so the mode steps off the dispatch stack
     # there: the neuron's own arithmetic (most of a spiking model's small ops) then runs at
