@@ -66,13 +66,14 @@ def hw_show(name: str = typer.Argument(..., help="profile name or path to a YAML
     for k, v in p.sources.items():
         typer.echo(f"  [{k}] {' '.join(v.split())}")
     typer.echo("constants:")
-    df = p.constants()
-    for r in df.itertuples(index=False):
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    for r in (SimpleNamespace(**row) for row in p._rows()):  # plain dicts: no pandas import
         what = f"{r.section}.{r.name}" + (f".{r.precision}" if r.precision else "")
-        if r.capacity_bytes == r.capacity_bytes and r.capacity_bytes is not None:
+        if r.capacity_bytes is not None:
             what += f" @{int(r.capacity_bytes)} B"
         rng = f" [{r.low:g} .. {r.high:g}]" if (r.low != r.value or r.high != r.value) else ""
-        width = f" {int(r.width_bits)}-bit" if r.width_bits == r.width_bits and r.width_bits else ""
+        width = f" {int(r.width_bits)}-bit" if r.width_bits else ""
         flag = " (interpolated)" if r.interpolated else ""
         typer.echo(f"  {what:<34} {r.value:>9g} {r.unit}{rng}{width}{flag}  -- {r.citation}")
         entry = _raw_entry(p, r.section, r.name, r.precision)
