@@ -52,6 +52,7 @@ UNITS_TO_PJ: dict[str, float] = {"fJ": 1e-3, "pJ": 1.0, "nJ": 1e3, "uJ": 1e6}
 _TOP_KEYS = {
     "schema": True,
     "name": True,
+    "label": False,
     "description": True,
     "kind": True,
     "technology_node_nm": True,
@@ -270,7 +271,7 @@ def _check(data: Any, file: str, lines: dict[str, int]) -> list[Problem]:
             c.add(k, f"missing required key {k!r}")
     if "schema" in data and data["schema"] != SCHEMA:
         c.add("schema", f"must be {SCHEMA!r}, got {data['schema']!r}")
-    for k in ("name", "description"):
+    for k in ("name", "label", "description"):
         if k in data and (not isinstance(data[k], str) or not data[k].strip()):
             c.add(k, "must be non-empty text")
     if "kind" in data and data["kind"] not in _KINDS:
@@ -379,6 +380,11 @@ class HardwareProfile:
         self.all_in: bool = bool(flags.get("all_in", False))
         self.includes_memory: bool = bool(flags.get("includes_memory", False)) or self.all_in
         self.host: str | None = flags.get("host")
+
+    @property
+    def label(self) -> str:
+        """Display name for figures and tables (the YAML's ``label``; the ``name`` without)."""
+        return str(self.data.get("label") or self.name)
 
     # ------------------------------------------------------------ provenance
     def __repr__(self) -> str:
