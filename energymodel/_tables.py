@@ -17,6 +17,14 @@ import pandas as pd
 from ._io import write_text_atomic
 
 __all__ = [
+    "ENERGY_UNITS",
+    "SIG",
+    "pick_energy_unit",
+    "pick_count_scale",
+    "format_sig",
+    "energy_columns",
+    "column_groups",
+    "latex_tabular_columns",
     "format_number",
     "to_markdown",
     "to_latex",
@@ -26,8 +34,62 @@ __all__ = [
 ]
 
 
-def format_number(x: Any, digits: int = 4) -> str:
-    """Numbers with ``digits`` significant digits (integers as they are); NaN as ``-``."""
+#: readable energy units and their size in pJ, smallest first
+ENERGY_UNITS: tuple[tuple[str, float], ...] = (("pJ", 1.0), ("nJ", 1e3), ("µJ", 1e6),
+                                               ("mJ", 1e9), ("J", 1e12))
+#: readable count scales (suffix, divisor), smallest first
+COUNT_SCALES: tuple[tuple[str, float], ...] = (("", 1.0), ("k", 1e3), ("M", 1e6), ("G", 1e9),
+                                               ("T", 1e12))
+#: significant figures of every human table (terminal, Markdown, LaTeX): three, so that a
+#: regeneration on another machine (other BLAS, other summation order) prints the same text
+SIG = 3
+
+
+def _finite_abs(values: Any) -> np.ndarray:
+    a = np.abs(np.asarray(pd.to_numeric(pd.Series(np.ravel(np.asarray(values, dtype=object))),
+                                        errors="coerce"), dtype=float))
+    return a[np.isfinite(a) & (a > 0)]
+
+
+def pick_energy_unit(values_pj: Any, prefer: str | None = None) -> tuple[str, float]:
+    """The one readable unit for a set of energies in pJ: the largest of pJ, nJ, µJ, mJ, J in
+    which the largest value is at least 1 (so the largest prints as 1 to 999 units). ``prefer``
+    forces a unit (``uJ`` is accepted for ``µJ``). Returns ``(unit, pJ per unit)``."""
+    if prefer is not None:
+        want = prefer.replace("u", "µ")
+        for u, f in ENERGY_UNITS:
+            if u == want:
+                return u, f
+        raise ValueError(f"unknown energy unit {prefer!r} (use one of "
+                         f"{', '.join(u for u, _ in ENERGY_UNITS)})")
+    a = _finite_abs(values_pj)
+    if not len(a):
+        return "pJ", 1.0
+    top = float(a.max())
+    unit = ENERGY_UNITS[0]
+    for u, f in ENERGY_UNITS:
+        if top >= f * (1 - 5e-4):  # 999.6 pJ rounds to 1.00 nJ at three figures
+            unit = (u, f)
+    return unit
+
+
+def pick_count_scale(values: Any) -> tuple[str, float]:
+    """``("M", 1e6)`` etc.: the largest scale in which the largest count is at least 1."""
+    a = _finite_abs(values)
+    if not len(a):
+        return "", 1.0
+    top = float(a.max())
+    scale = COUNT_SCALES[0]
+    for s, f in COUNT_SCALES:
+        if top >= f * (1 - 5e-4):
+            scale = (s, f)
+    return scale
+
+
+def format_sig(x: Any, sig: int = SIG) -> str:
+    """A human number: ``sig`` significant figures (trailing zeros kept: ``9.10``), no exponent
+    between 1e-3 and 1e6, otherwise ``1.23e-05``; integers (Python or numpy ints) as they are;
+    NaN / None as ``-``; booleans as yes / no; text as it is."""
     if x is None:
         return "-"
     if isinstance(x, (bool, np.bool_)):
@@ -35,22 +97,54 @@ def format_number(x: Any, digits: int = 4) -> str:
     if isinstance(x, (int, np.integer)):
         return str(int(x))
     if isinstance(x, (float, np.floating)):
-        if math.isnan(x):
+        v = float(x)
+        if math.isnan(v):
             return "-"
-        if x == int(x) and abs(x) < 1e15:
-            return str(int(x))
-        return f"{x:.{digits}g}"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        if v == 0:
+            return "0"
+        r = float(f"{v:.{sig}g}")  # rounded to sig figures
+        a = abs(r)
+        if a < 1e-3 or a >= 1e6:
+            return f"{v:.{sig - 1}e}"
+        decimals = max(0, sig - 1 - math.floor(math.log10(a)))
+        return f"{r:.{decimals}f}"
     return str(x)
+
+
+def format_number(x: Any, digits: int = SIG) -> str:
+    """Alias of :func:`format_sig` (``digits`` significant figures)."""
+    return format_sig(x, digits)
+
+
+def energy_columns(df: pd.DataFrame, headers: dict[str, str] | None = None,
+                   unit: str | None = None, suffix: str = "_pj") -> tuple[pd.DataFrame, str]:
+    """A copy of ``df`` for people: every ``*_pj`` column (``suffix``) scaled to ONE unit picked
+    for the whole table (:func:`pick_energy_unit`) and renamed ``"<header> (<unit>)"``; other
+    columns renamed by ``headers`` where given. Returns ``(table, unit)``."""
+    headers = headers or {}
+    ecols = [c for c in df.columns if str(c).endswith(suffix)]
+    u, f = pick_energy_unit(df[ecols].to_numpy() if ecols else [], prefer=unit)
+    out = df.copy()
+    for c in ecols:
+        out[c] = out[c].astype(float) / f
+    ren = {}
+    for c in df.columns:
+        h = headers.get(c, str(c)[: -len(suffix)] if c in ecols else str(c))
+        ren[c] = f"{h} ({u})" if c in ecols else h
+    return out.rename(columns=ren), u
 
 
 def _cells(df: pd.DataFrame, fmt: Callable[[Any], str]) -> list[list[str]]:
     return [[fmt(v) for v in row] for row in df.itertuples(index=False, name=None)]
 
 
-def to_markdown(df: pd.DataFrame, digits: int = 4, align_numbers: bool = True) -> str:
-    """A GitHub-flavoured Markdown table (numbers right-aligned)."""
+def to_markdown(df: pd.DataFrame, digits: int = SIG, align_numbers: bool = True) -> str:
+    """A GitHub-flavoured Markdown table (numbers right-aligned, ``digits`` significant
+    figures)."""
     cols = [str(c) for c in df.columns]
-    rows = _cells(df, lambda v: format_number(v, digits).replace("|", "\\|"))
+    rows = _cells(df, lambda v: format_sig(v, digits).replace("|", "\\|"))
     numeric = [pd.api.types.is_numeric_dtype(df[c]) for c in df.columns]
     widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(cols)]
     def line(vals: Sequence[str]) -> str:
@@ -76,39 +170,106 @@ _LATEX_SPECIALS = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    "µ": r"$\mu$",
+    "×": r"$\times$",
+    "²": r"$^2$",
+    "ᵀ": r"$^\top$",
+    "∝": r"$\propto$",
+    "≈": r"$\approx$",
+    "–": "--",
+    "≤": r"$\le$",
+    "≥": r"$\ge$",
 }
 
 
 def latex_escape(s: str) -> str:
+    """Text for LaTeX: specials escaped, µ × ² and friends as math (plain ``article`` with
+    amsmath; no inputenc/unicode package needed)."""
     return "".join(_LATEX_SPECIALS.get(ch, ch) for ch in str(s))
+
+
+def _latex_number(s: str) -> str:
+    if "e" in s and s.replace("e", "").replace("-", "").replace("+", "").replace(".", "").isdigit():
+        m, e = s.split("e")
+        return rf"${m}\times10^{{{int(e)}}}$"
+    return latex_escape(s)
+
+
+def _latex_head(h: str) -> str:
+    """A header cell; a header with a parenthesised unit breaks before it (two short lines
+    keep eight columns within the text width)."""
+    h = str(h)
+    if " (" in h and h.endswith(")"):
+        a, b = h.split(" (", 1)
+        return (r"\begin{tabular}[b]{@{}c@{}}" + latex_escape(a) + r" \\ ("
+                + latex_escape(b) + r"\end{tabular}")
+    return latex_escape(h)
+
+
+#: at most this many columns per LaTeX tabular; wider tables are split (key columns repeated)
+MAX_LATEX_COLUMNS = 8
+
+
+def column_groups(columns: Sequence[str], key: int = 1,
+                  max_columns: int = MAX_LATEX_COLUMNS) -> list[list[str]]:
+    """Split ``columns`` into groups of at most ``max_columns``, each starting with the first
+    ``key`` columns (the row labels), the others in order."""
+    cols = list(columns)
+    head, rest = cols[:key], cols[key:]
+    per = max(1, max_columns - key)
+    if not rest:
+        return [head]
+    return [head + rest[i:i + per] for i in range(0, len(rest), per)]
 
 
 def to_latex(
     df: pd.DataFrame,
     caption: str | None = None,
     label: str | None = None,
-    digits: int = 4,
+    digits: int = SIG,
     bold_last_row: bool = False,
+    key_columns: int = 1,
+    max_columns: int = MAX_LATEX_COLUMNS,
 ) -> str:
-    """A booktabs ``table`` environment (needs ``\\usepackage{booktabs}``)."""
-    numeric = [pd.api.types.is_numeric_dtype(df[c]) for c in df.columns]
-    spec = "".join("r" if n else "l" for n in numeric)
-    head = " & ".join(latex_escape(c) for c in df.columns) + r" \\"
-    body = []
-    rows = _cells(df, lambda v: latex_escape(format_number(v, digits)))
-    for i, r in enumerate(rows):
-        if bold_last_row and i == len(rows) - 1:
-            body.append(r"\midrule")
-            r = [rf"\textbf{{{c}}}" for c in r]
-        body.append(" & ".join(r) + r" \\")
-    out = [r"\begin{table}[t]", r"\centering"]
-    if caption:
-        out.append(rf"\caption{{{latex_escape(caption)}}}")
-    if label:
-        out.append(rf"\label{{{label}}}")
-    out += [rf"\begin{{tabular}}{{{spec}}}", r"\toprule", head, r"\midrule", *body,
-            r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-    return "\n".join(out) + "\n"
+    """Booktabs ``table`` environments (needs ``\\usepackage{booktabs}``), ``digits``
+    significant figures. A table wider than ``max_columns`` becomes several tables of at most
+    that many columns, each repeating the first ``key_columns`` columns; the first carries
+    ``caption`` and ``label``, the next ones "(continued)" and ``label-2``, ``label-3``."""
+    groups = column_groups([str(c) for c in df.columns], key_columns, max_columns)
+    df = df.copy()
+    df.columns = [str(c) for c in df.columns]
+    parts = []
+    for gi, cols in enumerate(groups):
+        sub = df[cols]
+        numeric = [pd.api.types.is_numeric_dtype(sub[c]) for c in cols]
+        spec = "".join("r" if n else "l" for n in numeric)
+        head = " & ".join(_latex_head(c) for c in cols) + r" \\"
+        body = []
+        rows = _cells(sub, lambda v: _latex_number(format_sig(v, digits)))
+        for i, r in enumerate(rows):
+            if bold_last_row and i == len(rows) - 1:
+                body.append(r"\midrule")
+                r = [rf"\textbf{{{c}}}" for c in r]
+            body.append(" & ".join(r) + r" \\")
+        out = [r"\begin{table}[t]", r"\centering"]
+        if caption:
+            cap = caption if gi == 0 else f"{caption.split('. ')[0].rstrip('.')} (continued)."
+            out.append(rf"\caption{{{latex_escape(cap)}}}")
+        if label:
+            out.append(rf"\label{{{label if gi == 0 else f'{label}-{gi + 1}'}}}")
+        out += [rf"\begin{{tabular}}{{{spec}}}", r"\toprule", head, r"\midrule", *body,
+                r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+        parts.append("\n".join(out) + "\n")
+    return "\n".join(parts)
+
+
+def latex_tabular_columns(text: str) -> list[int]:
+    """Column count of every ``tabular`` in a LaTeX text (from its column spec; nested header
+    tabulars excluded): lets a test check widths without TeX."""
+    import re  # noqa: PLC0415
+
+    return [len(re.sub(r"[^lrc]", "", m)) for m in
+            re.findall(r"\\begin\{tabular\}\{([^}]*)\}", text)]
 
 
 def to_csv_text(df: pd.DataFrame) -> str:

@@ -197,6 +197,11 @@ def profile_cmd(
         "a checkpoint, whose random weights otherwise leave the neurons silent)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help=_OUT_HELP),
     layers: bool = typer.Option(True, "--layers/--no-layers", help="print the per-layer table"),
+    depth: Optional[int] = typer.Option(None, "--depth", min=0, help="group the per-layer "
+                                        "table by module depth (1: patch_embed, block, head; "
+                                        "2: block.0, ...), like torchinfo"),
+    top: Optional[int] = typer.Option(None, "--top", min=1, help="show only the K most "
+                                      "expensive rows (sites, or groups with --depth)"),
 ) -> None:
     """Profile a model on generated inputs and price it on one or more chips.
 
@@ -219,7 +224,7 @@ def profile_cmd(
     run = profile_model_spec(model, hw, checkpoint=checkpoint, input_shape=input_shape,
                              input=input, timesteps=timesteps, batch_size=batch_size,
                              batches=batches, mode=mode, seed=seed, calibrate=calibrate,
-                             progress=sys.stderr.isatty() or batches > 1,
+                             progress=sys.stderr.isatty(),
                              estimate_options={"sops": sops, "precision": precision})
     rep, prof, st = run.report, run.profile, run.settings
     typer.echo(f"{st['model']}: {prof.samples} sample(s), T={st['timesteps']}, input "
@@ -227,16 +232,7 @@ def profile_cmd(
                + (", BatchNorm calibrated (random weights)" if st["calibrated_bn"] else "")
                + (f", weights {st['checkpoint']}" if st["checkpoint"] else ""))
     typer.echo(f"{rep.convention()}")
-    if layers:
-        unit = tables.layer_unit(rep)
-        lt = tables.layer_energy_table(prof, rep, energy_unit=unit)
-        shown = tables.terminal_rows(lt).drop(columns=["layer", "in_kind"])
-        shown = shown.rename(columns=lambda c: c.split("[", 1)[1].rstrip("]")
-                             if c.startswith("energy_") else c.replace("neuron_updates", "updates"))
-        typer.echo(f"\nper layer, per sample (counts; energy per chip in {unit}):")
-        typer.echo(tables.format_terminal(shown))
-    typer.echo("totals, per sample (mJ):")
-    typer.echo(tables.format_terminal(tables.totals_table(rep)))
+    _print_profile_tables(prof, rep, layers=layers, depth=depth, top=top)
     if prof.unrecognized:
         typer.echo("ops without a count rule (not counted): "
                    + ", ".join(f"{k} x{v}" for k, v in sorted(prof.unrecognized.items())))
@@ -244,6 +240,24 @@ def profile_cmd(
         tables.write_energy_report(rep, out, caption=f"{st['model']}: energy per sample (mJ); "
                                    f"{rep.convention()}.")
         typer.echo(f"wrote {out}")
+
+
+def _print_profile_tables(prof, rep, *, layers: bool, depth: Optional[int],
+                          top: Optional[int]) -> None:
+    """The per-layer (or per-module, ``--depth``; ``--top`` K) and totals tables of
+    ``profile``, drawn by :mod:`energymodel.report.terminal`."""
+    from .report import terminal  # noqa: PLC0415
+
+    labels = {h.name: h.name for h in rep.hardware}  # short ids fit the columns
+    if layers:
+        lt, unit, kw = terminal.layer_view(prof, rep, depth=depth, top=top, labels=labels)
+        what = "per module (depth %d)" % depth if depth is not None else "per layer"
+        typer.echo("")
+        typer.echo(terminal.render(lt, title=f"{what}, per sample"
+                                   + (f", top {top} by energy" if top else "")
+                                   + f"; energy in {unit}", **kw))
+    t, unit, kw = terminal.totals_view(rep, labels=labels)
+    typer.echo(terminal.render(t, title=f"totals, per sample; energy in {unit}", **kw))
 
 
 @_command("compare")
@@ -282,10 +296,16 @@ def compare_cmd(
     df = compare_attention(tokens, dim, heads, timesteps, hw, rate=rate, seed=seed, mode=mode,
                            sops=sops, precision=precision)
     typer.echo(df.attrs["caption"] + "\n")
-    typer.echo(tables.format_terminal(tables.transpose(df, "mechanism")))
+    from .report.terminal import show_comparison  # noqa: PLC0415
+
+    typer.echo(show_comparison(df))
     if out is not None:
+        from .report.compare import counts_view, energy_view  # noqa: PLC0415
+
         tables.write_table(df, out, caption=df.attrs["caption"], label="tab:attention",
-                           meta=df.attrs["settings"])
+                           meta=df.attrs["settings"],
+                           human=[tables.HumanTable(counts_view(df), "Counts per sample"),
+                                  tables.HumanTable(energy_view(df), "Energy per sample", 2)])
         typer.echo(f"wrote {out}")
 
 

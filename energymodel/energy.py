@@ -120,24 +120,38 @@ class EnergyReport:
                                                 "total_high_mj") or (out[c] != 0).any()]
         return out[keep]
 
-    def to_markdown(self, layers: bool = False, digits: int = 4) -> str:
-        text = f"Energy per sample (mJ); {self.convention()}.\n\n"
-        text += _tables.to_markdown(self.summary(), digits=digits)
+    def human_totals(self, unit: str | None = None) -> tuple[pd.DataFrame, str]:
+        """Totals per hardware for people: non-zero components and the total (with its low-high
+        band when the profile gives one) in ONE readable unit picked for the table (``unit``
+        forces one), headers naming it; returns ``(table, unit)``."""
+        t = self.totals.copy()
+        t["total_low_pj"] = t["total_low_mj"] * 1e9
+        t["total_high_pj"] = t["total_high_mj"] * 1e9
+        keep = ["hardware"] + [c for c in COMPONENTS if (t[c] != 0).any()] + ["total_pj"]
+        if (t["total_low_mj"] != t["total_mj"]).any() or (t["total_high_mj"] != t["total_mj"]).any():
+            keep += ["total_low_pj", "total_high_pj"]
+        nice = {"hardware": "Hardware", "compute_pj": "Compute", "addressing_pj": "Addressing",
+                "neuron_pj": "Neuron", "memory_pj": "Memory", "routing_pj": "Routing",
+                "total_pj": "Total", "total_low_pj": "Low", "total_high_pj": "High"}
+        return _tables.energy_columns(t[keep], nice, unit=unit)
+
+    def to_markdown(self, layers: bool = False, digits: int = _tables.SIG) -> str:
+        """Totals (and per layer) as Markdown, one readable unit per table, stated in it."""
+        s, u = self.human_totals()
+        text = f"Energy per sample ({u}); {self.convention()}.\n\n"
+        text += _tables.to_markdown(s, digits=digits)
         if layers:
             cols = ["hardware", "layer", "op", "kind", *COMPONENTS, "total_pj"]
-            text += "\nPer layer (pJ):\n\n" + _tables.to_markdown(self.layers[cols], digits=digits)
+            lay, lu = _tables.energy_columns(self.layers[cols])
+            text += f"\nPer layer ({lu}):\n\n" + _tables.to_markdown(lay, digits=digits)
         return text
 
     def to_latex(self, path: str | os.PathLike | None = None, caption: str | None = None,
-                 label: str | None = "tab:energy", digits: int = 4) -> str:
-        """A booktabs table, hardware as rows, energy per sample in mJ (``path``: also write
-        it atomically)."""
-        s = self.summary()
-        nice = {"hardware": "Hardware", "compute_mj": "Compute", "addressing_mj": "Addressing",
-                "neuron_mj": "Neuron", "memory_mj": "Memory", "routing_mj": "Routing",
-                "total_mj": "Total (mJ)", "total_low_mj": "Low", "total_high_mj": "High"}
-        s = s.rename(columns=nice)
-        text = _tables.to_latex(s, caption=caption or f"Energy per sample (mJ); {self.convention()}.",
+                 label: str | None = "tab:energy", digits: int = _tables.SIG) -> str:
+        """A booktabs table, hardware as rows, energy per sample in one readable unit named in
+        the headers (``path``: also write it atomically)."""
+        s, u = self.human_totals()
+        text = _tables.to_latex(s, caption=caption or f"Energy per sample ({u}); {self.convention()}.",
                                 label=label, digits=digits)
         if path is not None:
             _tables.write(path, text)

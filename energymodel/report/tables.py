@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -25,6 +25,8 @@ __all__ = [
     "totals_table",
     "format_si",
     "format_terminal",
+    "HumanTable",
+    "human_text",
     "table_text",
     "write_table",
     "write_energy_report",
@@ -105,72 +107,85 @@ def format_si(x: Any, digits: int = 3) -> str:
     return f"{v:.{digits}g}"
 
 
-def _cell(col: str, v: Any) -> str:
-    if isinstance(v, str):
-        return v
-    if col.endswith("rate"):
-        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):.3f}"
-    return format_si(v)
+def format_terminal(df: pd.DataFrame, width: int | None = None, **kwargs: Any) -> str:
+    """Any table as terminal text (see :func:`energymodel.report.terminal.render`): columns
+    whose name holds ``energy``, ``J)`` or ``vanilla`` are never dropped for width."""
+    from .terminal import render  # noqa: PLC0415
+
+    keep = [str(c) for c in df.columns
+            if any(k in str(c) for k in ("energy", "J)", "J]", "vanilla", "Vanilla"))]
+    kwargs.setdefault("keep", keep)
+    kwargs.setdefault("drop", [str(c) for c in reversed(df.columns) if str(c) not in keep][:-1])
+    return render(df, width=width, **kwargs)
 
 
-def format_terminal(df: pd.DataFrame, max_col: int = 44, width: int | None = None) -> str:
-    """A fixed-width text table: numbers right-aligned with SI suffixes, rates to three
-    decimals, long text cut from the left (``...ck.0.attn``) to ``max_col`` characters. Columns
-    that do not fit ``width`` (default: the terminal's) are dropped from the right, and said so."""
-    width = width or shutil.get_terminal_size((160, 24)).columns
-    cols = [str(c) for c in df.columns]
-    cells = []
-    for row in df.itertuples(index=False, name=None):
-        r = []
-        for c, v in zip(cols, row):
-            s = _cell(c, v)
-            if len(s) > max_col:
-                s = "..." + s[-(max_col - 3):]
-            r.append(s)
-        cells.append(r)
-    numeric = [pd.api.types.is_numeric_dtype(df[c]) for c in df.columns]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(cols)]
-    keep, used = [], 0
-    for i, w in enumerate(widths):
-        if used + w + 2 > width and keep:
-            break
-        keep.append(i)
-        used += w + 2
+@dataclass
+class HumanTable:
+    """One table for people inside a Markdown / LaTeX file: ``df`` has human headers and
+    numbers already in the unit its headers name; ``title`` heads it (Markdown) or ends its
+    caption (LaTeX); the first ``key_columns`` columns are repeated when LaTeX splits it."""
 
-    def line(vals: Sequence[str]) -> str:
-        return "  ".join(vals[i].rjust(widths[i]) if numeric[i] else vals[i].ljust(widths[i])
-                         for i in keep).rstrip()
+    df: pd.DataFrame
+    title: str | None = None
+    key_columns: int = 1
 
-    out = [line(cols), "  ".join("-" * widths[i] for i in keep)]
-    out += [line(r) for r in cells]
-    if len(keep) < len(cols):
-        out.append(f"({len(cols) - len(keep)} column(s) not shown for width: "
-                   f"{', '.join(cols[i] for i in range(len(cols)) if i not in keep)})")
-    return "\n".join(out) + "\n"
+
+def human_text(parts: Sequence[HumanTable | pd.DataFrame], fmt: str, caption: str | None = None,
+               label: str | None = None, digits: int = _tables.SIG) -> str:
+    """Several human tables as one Markdown (caption, then each table under its title) or
+    LaTeX text (one booktabs table each, at most eight columns; the first carries ``caption``
+    and ``label``, the next ones ``label-2``...)."""
+    parts = [p if isinstance(p, HumanTable) else HumanTable(p) for p in parts]
+    if fmt == "markdown":
+        out = [f"{caption}\n"] if caption else []
+        for p in parts:
+            if p.title and len(parts) > 1:
+                out.append(f"**{p.title}**\n")
+            out.append(_tables.to_markdown(p.df, digits=digits))
+        return "\n".join(out)
+    if fmt == "latex":
+        out = []
+        first = (caption or "").split(". ")[0].rstrip(".")
+        for i, p in enumerate(parts):
+            if i == 0:
+                cap = caption
+                if p.title and len(parts) > 1:
+                    cap = f"{p.title}. {caption}" if caption else p.title
+            else:
+                cap = f"{first}: {p.title}." if p.title else f"{first} (continued)."
+            lab = None if label is None else (label if i == 0 else f"{label}-{i + 1}")
+            out.append(_tables.to_latex(p.df, caption=cap, label=lab, digits=digits,
+                                        key_columns=p.key_columns))
+        return "\n".join(out)
+    raise UserError(f"unknown table format {fmt!r}")
 
 
 def table_text(df: pd.DataFrame, fmt: str, caption: str | None = None,
                label: str | None = None, meta: dict[str, Any] | None = None,
-               digits: int = 4) -> str:
-    """``df`` as text in ``fmt``: CSV (data only: site keys hold ``#``, so no comment lines), JSON
-    (``{"caption", "meta", "rows"}``), Markdown (caption above) or a booktabs LaTeX table."""
+               digits: int = _tables.SIG,
+               human: Sequence[HumanTable | pd.DataFrame] | None = None) -> str:
+    """``df`` as text in ``fmt``: CSV (data only, full precision: site keys hold ``#``, so no
+    comment lines), JSON (``{"caption", "meta", "rows"}``), Markdown (caption above) or
+    booktabs LaTeX (at most eight columns a table). ``human``: the tables people read in the
+    Markdown and LaTeX files instead of ``df`` (human headers, one unit a table)."""
     if fmt == "csv":
         return _tables.to_csv_text(df)
     if fmt == "json":
         return _tables.to_json_text({"caption": caption, "meta": meta or {}, "rows": df})
-    if fmt == "markdown":
-        return (f"{caption}\n\n" if caption else "") + _tables.to_markdown(df, digits=digits)
-    if fmt == "latex":
-        return _tables.to_latex(df, caption=caption, label=label, digits=digits)
+    if fmt in ("markdown", "latex"):
+        return human_text(list(human) if human is not None else [df], fmt, caption=caption,
+                          label=label, digits=digits)
     raise UserError(f"unknown table format {fmt!r}")
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike, caption: str | None = None,
                 label: str | None = None, meta: dict[str, Any] | None = None,
-                digits: int = 4) -> Path:
+                digits: int = _tables.SIG,
+                human: Sequence[HumanTable | pd.DataFrame] | None = None) -> Path:
     """Write ``df`` in the format the suffix of ``path`` names (``.csv .json .md .tex``),
-    atomically: the whole file or none."""
-    text = table_text(df, format_of(path), caption=caption, label=label, meta=meta, digits=digits)
+    atomically: the whole file or none. ``human``: see :func:`table_text`."""
+    text = table_text(df, format_of(path), caption=caption, label=label, meta=meta, digits=digits,
+                      human=human)
     _tables.write(path, text)
     return Path(path)
 
