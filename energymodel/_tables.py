@@ -195,15 +195,30 @@ def _latex_number(s: str) -> str:
     return latex_escape(s)
 
 
-def _latex_head(h: str) -> str:
-    """A header cell; a header with a parenthesised unit breaks before it (two short lines
-    keep eight columns within the text width)."""
-    h = str(h)
+def _header_lines(h: str, width: int = 9) -> list[str]:
+    """A header in short lines: words packed greedily to ``width`` characters, a parenthesised
+    unit on a line of its own."""
+    unit = ""
     if " (" in h and h.endswith(")"):
-        a, b = h.split(" (", 1)
-        return (r"\begin{tabular}[b]{@{}c@{}}" + latex_escape(a) + r" \\ ("
-                + latex_escape(b) + r"\end{tabular}")
-    return latex_escape(h)
+        h, unit = h.rsplit(" (", 1)
+        unit = "(" + unit
+    lines: list[str] = []
+    for w in h.split():
+        if lines and len(lines[-1]) + 1 + len(w) <= width:
+            lines[-1] += " " + w
+        else:
+            lines.append(w)
+    return lines + ([unit] if unit else [])
+
+
+def _latex_head(h: str) -> str:
+    """A header cell; a long header (or one with a unit) is stacked in short lines, which keeps
+    eight columns within the text width."""
+    lines = _header_lines(str(h))
+    if len(lines) <= 1:
+        return latex_escape(str(h))
+    return (r"\begin{tabular}[b]{@{}c@{}}" + r" \\ ".join(latex_escape(x) for x in lines)
+            + r"\end{tabular}")
 
 
 #: at most this many columns per LaTeX tabular; wider tables are split (key columns repeated)
@@ -251,7 +266,7 @@ def to_latex(
                 body.append(r"\midrule")
                 r = [rf"\textbf{{{c}}}" for c in r]
             body.append(" & ".join(r) + r" \\")
-        out = [r"\begin{table}[t]", r"\centering"]
+        out = [r"\begin{table}[t]", r"\centering", r"\small", r"\setlength{\tabcolsep}{4pt}"]
         if caption:
             cap = caption if gi == 0 else f"{caption.split('. ')[0].rstrip('.')} (continued)."
             out.append(rf"\caption{{{latex_escape(cap)}}}")
