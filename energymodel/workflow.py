@@ -268,6 +268,9 @@ def profile_model(
     if calibrate:
         from .attention import calibrate_bn  # noqa: PLC0415
 
+        if progress:  # one forward pass, may take a while on a large model: say so (TTY only)
+            print(f"calibrating BatchNorm on the first batch {shape_txt} ...", file=sys.stderr,
+                  flush=True)
         try:
             calibrate_bn(model, first, shift=bn_shift)
         except Exception as e:  # noqa: BLE001

@@ -75,7 +75,6 @@ def test_compare_cli_formats_read_back(small_cmp, tmp_path):
             text = path.read_text()
             sep = "|" if ext == ".md" else "&"
             rows = [ln for ln in text.splitlines() if sep in ln and "Intel Loihi" in ln]
-            unit = "µJ" if ext == ".md" else r"$\mu$J"
             heads = [ln for ln in text.splitlines() if "Block" in ln]
             assert heads, text
             u = [k for k in ("pJ", "nJ", "µJ", "mJ") if (k if ext == ".md" else
