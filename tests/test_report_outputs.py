@@ -85,7 +85,7 @@ def test_terminal_keeps_every_energy_column(tiny_run, width):
     per = dict(_tables.ENERGY_UNITS)[unit]
     body = "\n".join(lines)
     for site in df["site"]:
-        v = lay[site] / prof.samples / per
+        v = lay[site] / per  # EnergyReport energies are per sample
         if v > 0:
             assert _tables.format_sig(v) in body
 
@@ -99,12 +99,12 @@ def test_depth_groups_like_torchinfo(tiny_run):
     lay = rep.layers[rep.layers["hardware"] == "loihi"]
     want = lay.groupby(lay["layer"].str.split(".").str[0], sort=False)["total_pj"].sum()
     col = [c for c in df.columns if c.startswith("loihi")][0]
-    got = df.set_index("module")[col] * per * prof.samples
+    got = df.set_index("module")[col] * per
     for m, v in got.items():
         assert v == pytest.approx(want[m], rel=1e-9)
     # the groups cover the whole model's energy
     assert df[col].sum() * per == pytest.approx(rep.totals.set_index("hardware")
-                                                .loc["loihi", "total_pj"] / prof.samples)
+                                                .loc["loihi", "total_pj"])
     deeper, _, _ = terminal.layer_view(prof, rep, depth=2)
     assert len(deeper) > len(df) and "block.0" in deeper["module"].tolist()
 
