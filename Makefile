@@ -13,7 +13,7 @@ PIP    := $(PY) -m pip install -q --disable-pip-version-check
 STAMP  := $(VENV)/.installed-v2
 SJ014  := $(VENV)/sj014
 
-.PHONY: venv test demo example report bench clean
+.PHONY: venv test demo example report bench clean latex-check
 
 venv: $(STAMP)
 
@@ -39,6 +39,14 @@ example: venv
 
 report: venv
 	$(VENV)/bin/energymodel report --out-dir reports/
+
+# every committed LaTeX table compiles in a plain article (booktabs, graphicx, amsmath) with no
+# overfull box; pdflatex is installed on demand (Debian/Ubuntu: needs root or sudo)
+latex-check: venv
+	command -v pdflatex >/dev/null || { $$(command -v sudo) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$(command -v sudo) apt-get install -y -qq \
+	  --no-install-recommends texlive-latex-base texlive-latex-recommended; }
+	$(PY) -m energymodel.report.latex_check reports/*.tex
 
 bench: venv
 	$(PY) benchmarks/overhead.py
