@@ -205,14 +205,16 @@ def profile_cmd(
 ) -> None:
     """Profile a model on generated inputs and price it on one or more chips.
 
-    Prints a per-layer table (rates, MACs, ACs, energy per chip) and the totals in mJ per
-    sample; --out writes the report (.csv: per layer, .json: everything, .md: totals and
-    layers, .tex: the paper table).
+    Prints a per-layer table (rates, MACs, ACs, energy per chip; --depth N groups it by
+    module, --top K keeps the K most expensive rows) and the totals per sample, each table in
+    one readable unit named in its header; --out writes the report (.csv: per layer in pJ,
+    .json: everything, .md: totals and layers, .tex: the paper table).
 
     Examples:
 
     energymodel profile sdt-1-64-tiny --hw cmos45nm --hw loihi --hw fpga --timesteps 2
     energymodel profile sdt-8-512 --hw cmos45nm --hw loihi --timesteps 4 --out sdt.csv
+    energymodel profile sdt-8-512 --depth 2 --top 10
     energymodel profile mypkg.models:my_snn --checkpoint ckpt.pth --input-shape 3,224,224
       --batches 20 --out my.tex
     energymodel profile mypkg.models:my_snn --mode full --hw ./mychip.yaml --input spikes:0.1
@@ -237,8 +239,8 @@ def profile_cmd(
         typer.echo("ops without a count rule (not counted): "
                    + ", ".join(f"{k} x{v}" for k, v in sorted(prof.unrecognized.items())))
     if out is not None:
-        tables.write_energy_report(rep, out, caption=f"{st['model']}: energy per sample (mJ); "
-                                   f"{rep.convention()}.")
+        tables.write_energy_report(rep, out, caption=f"{st['model']}: energy per sample "
+                                   f"({rep.human_totals()[1]}); {rep.convention()}.")
         typer.echo(f"wrote {out}")
 
 

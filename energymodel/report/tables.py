@@ -110,13 +110,27 @@ def format_si(x: Any, digits: int = 3) -> str:
 def format_terminal(df: pd.DataFrame, width: int | None = None, **kwargs: Any) -> str:
     """Any table as terminal text (see :func:`energymodel.report.terminal.render`): columns
     whose name holds ``energy``, ``J)`` or ``vanilla`` are never dropped for width."""
-    from .terminal import render  # noqa: PLC0415
+    from .terminal import format_count, format_rate, render  # noqa: PLC0415
 
     keep = [str(c) for c in df.columns
             if any(k in str(c) for k in ("energy", "J)", "J]", "vanilla", "Vanilla"))]
     kwargs.setdefault("keep", keep)
     kwargs.setdefault("drop", [str(c) for c in reversed(df.columns) if str(c) not in keep][:-1])
+    if "max_col" in kwargs:  # older keyword: the longest a name may print
+        kwargs["min_name"] = kwargs.pop("max_col")
+    fmts: dict[str, Any] = {}
+    for c in df.columns:
+        low = str(c).lower()
+        if low.endswith("rate"):
+            fmts[str(c)] = format_rate
+        elif low in _COUNTS or low.startswith(("macs", "acs", "sops")):
+            fmts[str(c)] = format_count
+    kwargs["formats"] = {**fmts, **kwargs.get("formats", {})}
     return render(df, width=width, **kwargs)
+
+
+_COUNTS = {"macs", "acs", "sops", "neuron_updates", "updates", "spikes_out", "dense_macs",
+           "elementwise_ops", "acs_rate"}
 
 
 @dataclass
@@ -194,7 +208,8 @@ def write_energy_report(report: EnergyReport, path: str | os.PathLike,
                         caption: str | None = None) -> Path:
     """Write an :class:`EnergyReport` by suffix with its own writers: ``.csv`` the per-layer
     table (every hardware, pJ per sample), ``.json`` convention + totals + layers, ``.md``
-    totals (mJ) and the per-layer table, ``.tex`` the paper table (hardware rows, mJ)."""
+    totals and the per-layer table, ``.tex`` the paper table (hardware rows); Markdown and
+    LaTeX in one readable unit per table, named in the headers."""
     fmt = format_of(path)
     if fmt == "csv":
         report.to_csv(path)

@@ -107,7 +107,7 @@ def render(
             dropped.append(c)
     if name_column in shown:
         room = width - total([c for c in shown if c != name_column]) - 3
-        n = max(min_name, min(col_w(name_column), room))
+        n = max(min(min_name, col_w(name_column)), min(col_w(name_column), room))
         cells[name_column] = [_left_cut(v, n) for v in cells[name_column]]
 
     table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", show_edge=False,
