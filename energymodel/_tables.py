@@ -53,8 +53,9 @@ def _finite_abs(values: Any) -> np.ndarray:
 
 def pick_energy_unit(values_pj: Any, prefer: str | None = None) -> tuple[str, float]:
     """The one readable unit for a set of energies in pJ: the largest of pJ, nJ, µJ, mJ, J in
-    which the largest value is at least 1 (so the largest prints as 1 to 999 units). ``prefer``
-    forces a unit (``uJ`` is accepted for ``µJ``). Returns ``(unit, pJ per unit)``."""
+    which the typical value (geometric mean of the non-zero magnitudes) is at least 1, so a
+    table spanning decades prints most values between 1 and 999. ``prefer`` forces a unit
+    (``uJ`` is accepted for ``µJ``). Returns ``(unit, pJ per unit)``."""
     if prefer is not None:
         want = prefer.replace("u", "µ")
         for u, f in ENERGY_UNITS:
@@ -62,28 +63,25 @@ def pick_energy_unit(values_pj: Any, prefer: str | None = None) -> tuple[str, fl
                 return u, f
         raise ValueError(f"unknown energy unit {prefer!r} (use one of "
                          f"{', '.join(u for u, _ in ENERGY_UNITS)})")
-    a = _finite_abs(values_pj)
+    return _pick(values_pj, ENERGY_UNITS)
+
+
+def _pick(values: Any, scales: tuple[tuple[str, float], ...]) -> tuple[str, float]:
+    a = _finite_abs(values)
     if not len(a):
-        return "pJ", 1.0
-    top = float(a.max())
-    unit = ENERGY_UNITS[0]
-    for u, f in ENERGY_UNITS:
-        if top >= f * (1 - 5e-4):  # 999.6 pJ rounds to 1.00 nJ at three figures
+        return scales[0]
+    typical = float(np.exp(np.mean(np.log(a))))
+    unit = scales[0]
+    for u, f in scales:
+        if typical >= f * (1 - 5e-4):  # 999.6 pJ rounds to 1.00 nJ at three figures
             unit = (u, f)
     return unit
 
 
 def pick_count_scale(values: Any) -> tuple[str, float]:
-    """``("M", 1e6)`` etc.: the largest scale in which the largest count is at least 1."""
-    a = _finite_abs(values)
-    if not len(a):
-        return "", 1.0
-    top = float(a.max())
-    scale = COUNT_SCALES[0]
-    for s, f in COUNT_SCALES:
-        if top >= f * (1 - 5e-4):
-            scale = (s, f)
-    return scale
+    """``("M", 1e6)`` etc.: the largest scale in which the typical count (geometric mean of
+    the non-zero ones) is at least 1."""
+    return _pick(values, COUNT_SCALES)
 
 
 def format_sig(x: Any, sig: int = SIG) -> str:
