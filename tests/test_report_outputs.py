@@ -267,3 +267,15 @@ def test_quick_regeneration_matches_fresh_values(quick_reports):
     a = _tables.to_markdown(energy_view(fresh, core=False))
     b = _tables.to_markdown(energy_view(wobble, core=False))
     assert a == b
+
+
+def test_loader_progress_is_quiet_off_a_tty(capfd):
+    """profile_loader draws its bar only on a TTY: under pytest stderr is a pipe."""
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), em.LIF(step_mode="s"))
+    loader = [torch.rand(2, 4) for _ in range(3)]
+    prof = em.profile_loader(model, loader, progress=True)
+    assert prof.samples == 6
+    err = capfd.readouterr().err
+    assert "batch" not in err and "%" not in err, err

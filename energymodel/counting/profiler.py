@@ -434,7 +434,8 @@ class Profiler:
             self.__enter__()
         try:
             with torch.no_grad():
-                for batch in tqdm(loader, total=total, desc=desc, disable=not show,
+                # disable=None: tqdm draws only on a TTY, so logs and CI stay quiet
+                for batch in tqdm(loader, total=total, desc=desc, disable=None if show else True,
                                   file=sys.stderr, unit="batch", leave=False):
                     fwd(self.model, batch)
         finally:
