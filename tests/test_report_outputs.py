@@ -279,3 +279,15 @@ def test_loader_progress_is_quiet_off_a_tty(capfd):
     assert prof.samples == 6
     err = capfd.readouterr().err
     assert "batch" not in err and "%" not in err, err
+
+
+def test_wide_latex_table_is_split_with_key_columns_repeated():
+    df = pd.DataFrame({"Model": ["a", "b"], **{f"Chip {i} (mJ)": [1.0 * i, 2.0] for i in range(12)}})
+    tex = _tables.to_latex(df, caption="Energy. More.", label="tab:x")
+    cols = [n for n in _tables.latex_tabular_columns(tex) if n > 1]
+    assert cols == [8, 6]  # Model + 7 chips, Model + the 5 others
+    assert tex.count(r"\begin{table}") == 2 and r"\label{tab:x-2}" in tex
+    assert tex.count("Model") == 2 and "(continued)" in tex
+    heads = _latex_headers(tex)
+    assert [h for hs in heads for h in hs if h != "Model"] == [
+        rf"Chip {i} (mJ)" for i in range(12)]
