@@ -112,7 +112,7 @@ def plot_attention_by_hardware(cmp: pd.DataFrame, stem: str | os.PathLike,
     by their YAML ``label``), log scale, from
     :func:`~energymodel.report.compare.compare_attention`'s table. ``title`` and ``note`` are
     not drawn (captions belong to the text); kept for compatibility."""
-    from .._tables import pick_energy_unit  # noqa: PLC0415
+    from .._tables import format_sig, pick_energy_unit  # noqa: PLC0415
 
     hws = _hw_columns(cmp, column)
     labels = {**cmp.attrs.get("labels", {}), **(labels or {})}
@@ -127,7 +127,7 @@ def plot_attention_by_hardware(cmp: pd.DataFrame, stem: str | os.PathLike,
                       label=MECH_LABEL.get(m, m), color=SERIES[i % 8],
                       hatch=HATCHES[i % 8], edgecolor="black", linewidth=0.5)
         for b, v in zip(bars, vals):
-            ax.annotate(f"{v:.3g}", (b.get_x() + b.get_width() / 2, v), ha="center",
+            ax.annotate(format_sig(v), (b.get_x() + b.get_width() / 2, v), ha="center",
                         va="bottom", fontsize=6, rotation=90, xytext=(0, 2),
                         textcoords="offset points")
     ax.set_yscale("log")
