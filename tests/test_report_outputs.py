@@ -291,3 +291,16 @@ def test_wide_latex_table_is_split_with_key_columns_repeated():
     heads = _latex_headers(tex)
     assert [h for hs in heads for h in hs if h != "Model"] == [
         rf"Chip {i} (mJ)" for i in range(12)]
+
+
+def test_hardware_label_optional_text_defaulting_to_name():
+    from energymodel.hardware import load_hardware_text, validate_hardware_text
+
+    base = (em.load_hardware("cmos45nm").path)
+    text = open(base, encoding="utf-8").read()
+    assert em.load_hardware("loihi").label == "Intel Loihi"
+    no_label = "\n".join(ln for ln in text.splitlines() if not ln.startswith("label:"))
+    assert load_hardware_text(no_label).label == "cmos45nm"  # defaults to the name
+    bad = text.replace("label: 45 nm CMOS", "label: ''")
+    problems = validate_hardware_text(bad)
+    assert [p.field for p in problems] == ["label"] and "non-empty text" in problems[0].message
