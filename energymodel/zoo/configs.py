@@ -153,7 +153,7 @@ def _saformer(depth: int, dim: int, heads: int, base: dict) -> dict:
     cfg["sources"] = {c: _READING + "the SDT frame and code (" + _SDT + ") with SASA and DWC"
                       for c in CHOICES}
     cfg["sources"]["ssa_order"] = _READING + "SASA = BN(Linear(SN(sum_tokens(Q * K)) * K))"
-    cfg["sources"]["params"] = "none published available to us"
+    cfg["sources"]["params"] = _READING + "no published parameter counts available to us"
     return cfg
 
 
@@ -170,7 +170,7 @@ def _vit(depth: int, dim: int, heads: int, heads_src: str, base: dict) -> dict:
         mlp_ratio=f"{_VIT_PAPER} (MLP 4 D)",
         qkv_bias=f"{_VIT_PAPER}; timm vision_transformer default qkv_bias=True",
         ssa_order="softmax(Q K^T / sqrt(d)) V",
-        neurons="ANN: GELU",
+        neurons=f"ANN: GELU in the MLP, no neurons: {_VIT_PAPER}",
         bn="pre-norm LayerNorm (eps 1e-6) before attention and MLP, final LayerNorm: "
            f"{_VIT_PAPER}",
         residual=f"x = x + Attn(LN(x)); x = x + MLP(LN(x)): {_VIT_PAPER}",
@@ -186,10 +186,10 @@ def _tiny(family: str) -> dict:
     base = dict(img_size=32, in_channels=3, num_classes=10, T=2, pooling="0011")
     ours = "ours (demo size)"
     if family == "vit":
-        return _vit(1, 64, 4, ours, base)
-    if family == "saformer":
-        return _saformer(1, 64, 4, base)
-    if family == "sdt":
+        cfg = _vit(1, 64, 4, ours, base)
+    elif family == "saformer":
+        cfg = _saformer(1, 64, 4, base)
+    elif family == "sdt":
         cfg = _sdt(1, 64, "cifar", "conf/cifar10/2_256_300E_t4.yml", None, num_classes=10)
         cfg.update(heads=4, T=2)
     else:
@@ -198,7 +198,8 @@ def _tiny(family: str) -> dict:
         cfg.update(T=2, qkv_bias=False)
         cfg["sources"]["qkv_bias"] = f"ours; as {_SF_IN} SSA (q/k/v Conv1d bias=False)"
         del cfg["published_params"], cfg["source"]
-    cfg["sources"].update(depth_dim=ours, heads=ours, T=ours, params="none (demo size)")
+    cfg["sources"].update(depth_dim=ours, heads=ours, params="none (demo size)",
+                          T=ours if family != "vit" else cfg["sources"]["T"])
     return cfg
 
 
