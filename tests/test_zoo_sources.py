@@ -402,3 +402,37 @@ def test_sdt_block_equals_the_official_equations(name, tmp_path):
         h.remove()
     assert all(0.0 < s < 1.0 for s in spikes), spikes  # every neuron layer fires, none saturates
     assert torch.allclose(y, y_ref, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["spikformer-8-512", "spikformer-4-384-cifar"])
+def test_profiled_ssa_acs_are_those_of_the_official_order(name, tmp_path):
+    """Attention ACs of the zoo block, profiled, against a hand count on its own Q, K, V spikes
+    in the order of the official code: ImageNet Q (K^T V): sum_n |K_n| |V_n| (both binary,
+    over tokens n, per head) + |Q| d (Q's events read rows of the integer d x d K^T V);
+    CIFAR (Q K^T) V: sum_j |Q^j| |K^j| (over channels j) + |V| N."""
+    import energymodel as em
+
+    cfg = zoo.config(name)
+    D, heads = cfg["dim"], cfg["heads"]
+    gen = torch.Generator().manual_seed(3)
+    torch.manual_seed(3)
+    ref = RefSpikformerBlock(D, heads, cfg["img_size"] == 32).double().eval()
+    _randomise(ref, gen, bias=0.3)
+    blk = _zoo_block(name)
+    _load_into_zoo_block(ref, blk, tmp_path)
+    T, B, N, d = 2, 1, H * W, D // heads
+    x = (torch.rand(T, B, N, D, generator=gen) < 0.3).double()
+    seen = {}
+    hooks = [getattr(blk.attn, f"{n}_lif").register_forward_hook(
+        lambda mod, i, o, n=n: seen.__setitem__(n, o.reshape(T, B, N, heads, d))) for n in "qkv"]
+    prof = em.profile(blk, x, batch_dim=1)
+    for h in hooks:
+        h.remove()
+    q, k, v = seen["q"], seen["k"], seen["v"]
+    if EXPECTED[name]["ssa_order"] == "q_kv":  # the official order, not the config's
+        expected = (k.sum(-1) * v.sum(-1)).sum() + q.sum() * d
+    else:
+        expected = (q.sum(2) * k.sum(2)).sum() + v.sum() * N
+    L = prof.layers
+    got = float(L.loc[L["kind"] == "attention", "acs"].sum())
+    assert got == float(expected) > 0
