@@ -112,8 +112,8 @@ class RuleContext:
 def _dense_key(t: torch.Tensor) -> tuple | None:
     """A key for the block of memory ``t`` covers, when ``t`` covers it densely (every element
     of ``numel`` consecutive slots, in any dim order); ``None`` otherwise."""
-    if t.device.type == "meta" or t.numel() == 0:
-        return None
+    if t.device.type == "meta" or t.numel() == 0 or t.is_inference():
+        return None  # (inference tensors have no version counter: an in-place change is unseen)
     dims = sorted((st, sz) for st, sz in zip(t.stride(), t.shape) if sz != 1)
     expect = 1
     for st, sz in dims:
