@@ -98,21 +98,22 @@ class _Bookkeeping:
     """The profiler's own arithmetic: no autograd, and out of ``torch.inference_mode`` (its
     accumulators outlive the call and are updated in place later), counted by no profiler."""
 
-    __slots__ = ("_ctx",)
+    __slots__ = ("_inf", "_grad")
 
     def __enter__(self) -> None:
         _INTERNAL.depth = getattr(_INTERNAL, "depth", 0) + 1
-        self._ctx = [torch.inference_mode(False)] if torch.is_inference_mode_enabled() else []
-        self._ctx.append(torch.no_grad())
-        for c in self._ctx:
-            c.__enter__()
+        self._inf = None
+        if torch.is_inference_mode_enabled():
+            self._inf = torch.inference_mode(False)
+            self._inf.__enter__()
+        self._grad = torch.is_grad_enabled()
+        torch._C._set_grad_enabled(False)
 
     def __exit__(self, *exc: Any) -> None:
-        try:
-            for c in reversed(self._ctx):
-                c.__exit__(None, None, None)
-        finally:
-            _INTERNAL.depth -= 1
+        torch._C._set_grad_enabled(self._grad)
+        if self._inf is not None:
+            self._inf.__exit__(None, None, None)
+        _INTERNAL.depth -= 1
 
 
 class _CountingMode(TorchDispatchMode):
