@@ -196,12 +196,16 @@ def profile_cmd(
         "a checkpoint, whose random weights otherwise leave the neurons silent)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help=_OUT_HELP),
     layers: bool = typer.Option(True, "--layers/--no-layers", help="print the per-layer table"),
+    strict: bool = typer.Option(False, "--strict", help="exit with code 3 when the run draws a "
+                                "warning (silent or saturated layers, ops without a count rule, "
+                                "uncalibrated weights...), after writing the report"),
 ) -> None:
     """Profile a model on generated inputs and price it on one or more chips.
 
     Prints a per-layer table (rates, MACs, ACs, energy per chip) and the totals in mJ per
     sample; --out writes the report (.csv: per layer, .json: everything, .md: totals and
-    layers, .tex: the paper table).
+    layers, .tex: the paper table). Implausible runs print one "warning: ..." line each on
+    stderr (see Profile.diagnostics); --strict makes them exit code 3.
 
     Examples:
 
@@ -243,6 +247,18 @@ def profile_cmd(
         tables.write_energy_report(rep, out, caption=f"{st['model']}: energy per sample (mJ); "
                                    f"{rep.convention()}.")
         typer.echo(f"wrote {out}")
+    if _print_warnings(rep.diagnostics) and strict:
+        raise typer.Exit(3)
+
+
+def _print_warnings(diag) -> int:
+    """Each diagnostic as one ``warning: ...`` line on stderr (grouped when many); returns how
+    many findings there were."""
+    from .diagnostics import warning_lines  # noqa: PLC0415
+
+    for line in warning_lines(diag):
+        typer.echo(line, err=True)
+    return len(diag)
 
 
 @_command("compare")

@@ -87,6 +87,26 @@ class EnergyReport:
     sops: str
     options: dict[str, Any] = field(default_factory=dict)
     hardware: list[HardwareProfile] = field(default_factory=list)
+    #: ops that ran without a count rule (name -> calls; not counted, so not priced) and the
+    #: profile's plausibility warnings (:meth:`Profile.diagnostics`): every output lists them
+    unrecognized: dict[str, int] = field(default_factory=dict)
+    diagnostics: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["level", "site", "message", "check"]))
+
+    def not_counted(self) -> str:
+        """``"not counted: N op(s) without a count rule (exp x1, ...)"``, or ``""``."""
+        if not self.unrecognized:
+            return ""
+        ops = ", ".join(f"{k} x{v}" for k, v in sorted(self.unrecognized.items()))
+        return f"not counted: {len(self.unrecognized)} op(s) without a count rule ({ops})"
+
+    def _csv_not_counted(self, df: pd.DataFrame) -> pd.DataFrame:
+        """``df`` plus one row per op without a rule (kind ``no_rule``, energies empty)."""
+        if not self.unrecognized:
+            return df
+        extra = pd.DataFrame([{"site": f"(no rule) {k} x{v}", "op": k, "kind": "no_rule"}
+                              for k, v in sorted(self.unrecognized.items())])
+        return pd.concat([df, extra], ignore_index=True)
 
     # ------------------------------------------------------------------ text
     def convention(self) -> str:
@@ -123,6 +143,11 @@ class EnergyReport:
     def to_markdown(self, layers: bool = False, digits: int = 4) -> str:
         text = f"Energy per sample (mJ); {self.convention()}.\n\n"
         text += _tables.to_markdown(self.summary(), digits=digits)
+        nc = self.not_counted()
+        if nc:
+            text += f"\n**{nc[:1].upper() + nc[1:]}.**\n"
+        if len(self.diagnostics):
+            text += "\nWarnings:\n\n" + "".join(f"- {m}\n" for m in self.diagnostics["message"])
         if layers:
             cols = ["hardware", "layer", "op", "kind", *COMPONENTS, "total_pj"]
             text += "\nPer layer (pJ):\n\n" + _tables.to_markdown(self.layers[cols], digits=digits)
@@ -137,17 +162,22 @@ class EnergyReport:
                 "neuron_mj": "Neuron", "memory_mj": "Memory", "routing_mj": "Routing",
                 "total_mj": "Total (mJ)", "total_low_mj": "Low", "total_high_mj": "High"}
         s = s.rename(columns=nice)
-        text = _tables.to_latex(s, caption=caption or f"Energy per sample (mJ); {self.convention()}.",
-                                label=label, digits=digits)
+        caption = caption or f"Energy per sample (mJ); {self.convention()}."
+        nc = self.not_counted()
+        if nc:
+            caption += f" {nc[:1].upper() + nc[1:]}."
+        text = _tables.to_latex(s, caption=caption, label=label, digits=digits)
         if path is not None:
             _tables.write(path, text)
         return text
 
     def to_csv(self, path: str | os.PathLike, table: str = "layers") -> None:
-        """Write ``layers`` (default) or ``totals`` as CSV, atomically."""
+        """Write ``layers`` (default) or ``totals`` as CSV, atomically. ``layers`` ends with one
+        row per op without a count rule (kind ``no_rule``, energies empty: not counted)."""
         if table not in ("layers", "totals"):
             raise ValueError(f"table must be 'layers' or 'totals', got {table!r}")
-        _tables.write(path, _tables.to_csv_text(getattr(self, table)))
+        df = getattr(self, table)
+        _tables.write(path, _tables.to_csv_text(self._csv_not_counted(df) if table == "layers" else df))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -160,6 +190,8 @@ class EnergyReport:
             "hardware": {h.name: {"path": h.path, "sources": h.sources} for h in self.hardware},
             "totals": self.totals,
             "layers": self.layers,
+            "unrecognized": dict(self.unrecognized),
+            "diagnostics": self.diagnostics,
         }
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:
@@ -456,4 +488,5 @@ def estimate(
     layers = pd.concat(layer_frames, ignore_index=True)
     totals = pd.DataFrame(total_rows)
     return EnergyReport(layers=layers, totals=totals, mode=mode, precision=precision, sops=sops,
-                        options=opts, hardware=hws)
+                        options=opts, hardware=hws, unrecognized=dict(profile.unrecognized),
+                        diagnostics=profile.diagnostics())

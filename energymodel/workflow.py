@@ -390,8 +390,10 @@ def profile_model_spec(
     prof = profile_model(ms.model, shape, batch_size=batch_size, batches=batches, input=input,
                          timesteps=T, seed=seed, calibrate=calibrate, progress=progress)
     rep = price(prof, hws, mode=mode, **(estimate_options or {}))
+    from .diagnostics import seen_timesteps  # noqa: PLC0415
+
     settings = dict(model=spec, checkpoint=ms.checkpoint, input_shape=list(shape), input=input,
-                    timesteps=ms.timesteps, batch_size=batch_size, batches=batches, mode=mode,
+                    timesteps=seen_timesteps(prof) or ms.timesteps, batch_size=batch_size, batches=batches, mode=mode,
                     seed=seed, calibrated_bn=bool(calibrate),
                     hardware=[h.name for h in hws])
     return ProfileRun(ms, prof, rep, settings)
