@@ -120,8 +120,15 @@ class EnergyReport:
                                                 "total_high_mj") or (out[c] != 0).any()]
         return out[keep]
 
+    def hardware_files(self) -> str:
+        """The file each chip's constants came from, compactly: ``cmos45nm:
+        hwprofiles/cmos45nm.yaml; mychip: /path/mychip.yaml``."""
+        return "; ".join(f"{h.name}: {getattr(h, 'origin', h.path)}" for h in self.hardware)
+
     def to_markdown(self, layers: bool = False, digits: int = 4) -> str:
         text = f"Energy per sample (mJ); {self.convention()}.\n\n"
+        if self.hardware:
+            text += f"Hardware files: {self.hardware_files()}.\n\n"
         text += _tables.to_markdown(self.summary(), digits=digits)
         if layers:
             cols = ["hardware", "layer", "op", "kind", *COMPONENTS, "total_pj"]
@@ -139,6 +146,8 @@ class EnergyReport:
         s = s.rename(columns=nice)
         text = _tables.to_latex(s, caption=caption or f"Energy per sample (mJ); {self.convention()}.",
                                 label=label, digits=digits)
+        if self.hardware:
+            text = f"% hardware files: {self.hardware_files()}\n" + text
         if path is not None:
             _tables.write(path, text)
         return text
@@ -147,7 +156,11 @@ class EnergyReport:
         """Write ``layers`` (default) or ``totals`` as CSV, atomically."""
         if table not in ("layers", "totals"):
             raise ValueError(f"table must be 'layers' or 'totals', got {table!r}")
-        _tables.write(path, _tables.to_csv_text(getattr(self, table)))
+        df = getattr(self, table)
+        files = {h.name: getattr(h, "origin", h.path) for h in self.hardware}
+        if files:  # the file each chip came from, one column at the end
+            df = df.assign(hardware_file=df["hardware"].map(files))
+        _tables.write(path, _tables.to_csv_text(df))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -157,7 +170,8 @@ class EnergyReport:
             "sops": self.sops,
             "convention": self.convention(),
             "options": self.options,
-            "hardware": {h.name: {"path": h.path, "sources": h.sources} for h in self.hardware},
+            "hardware": {h.name: {"path": h.path, "file": getattr(h, "origin", h.path),
+                                  "sources": h.sources} for h in self.hardware},
             "totals": self.totals,
             "layers": self.layers,
         }
