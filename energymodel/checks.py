@@ -168,7 +168,10 @@ def check_not_scripted(model: Any, spec: str) -> None:
     profiler cannot see its layers or neurons. Refuse it, naming what to give instead."""
     import torch  # noqa: PLC0415
 
-    if isinstance(model, (torch.jit.ScriptModule, torch.jit.ScriptFunction)):
+    scripted = (torch.jit.ScriptModule, torch.jit.ScriptFunction)
+    if isinstance(model, scripted) or (
+            isinstance(model, torch.nn.Module) and any(isinstance(m, scripted)
+                                                       for m in model.modules())):
         raise UserError(f"{spec}: a TorchScript model (torch.jit.trace / torch.jit.script) "
                         "cannot be profiled: its layers and neurons are compiled into one "
                         "graph; give the original nn.Module")
