@@ -28,6 +28,7 @@ from energymodel.cli import app
 from energymodel.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
+PKG = str(ROOT / "energymodel")
 runner = CliRunner()
 
 MOD = textwrap.dedent(
@@ -357,8 +358,11 @@ def test_atomic_directory_replaces_the_set_whole_or_not_at_all(tmp_path):
 
 _SLOW_BUILDER = textwrap.dedent(
     """
-    import sys, time
+    import sys, time, types
     from pathlib import Path
+    pkg = types.ModuleType("energymodel")  # import _io alone, without torch (fast start)
+    pkg.__path__ = [sys.argv[3]]
+    sys.modules["energymodel"] = pkg
     from energymodel._io import atomic_directory
     with atomic_directory(sys.argv[1]) as t:
         for i in range(40):
@@ -371,18 +375,18 @@ _SLOW_BUILDER = textwrap.dedent(
 def test_kill_9_at_any_moment_leaves_one_whole_set(tmp_path):
     out = tmp_path / "rep"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    subprocess.run([sys.executable, "-c", _SLOW_BUILDER, str(out), "old"], env=env, check=True)
-    for delay in (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.2):
-        p = subprocess.Popen([sys.executable, "-c", _SLOW_BUILDER, str(out), "new"], env=env)
+    subprocess.run([sys.executable, "-c", _SLOW_BUILDER, str(out), "old", PKG], env=env, check=True)
+    for delay in (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4):
+        p = subprocess.Popen([sys.executable, "-c", _SLOW_BUILDER, str(out), "new", PKG], env=env)
         time.sleep(delay)
         p.send_signal(signal.SIGKILL)
         p.wait()
         contents = {f.read_text() for f in out.iterdir()}
         assert len(list(out.iterdir())) == 40 and len(contents) == 1, (delay, contents)
         if contents == {"new"}:  # let the next rounds overwrite an old set again
-            subprocess.run([sys.executable, "-c", _SLOW_BUILDER, str(out), "old"], env=env,
+            subprocess.run([sys.executable, "-c", _SLOW_BUILDER, str(out), "old", PKG], env=env,
                            check=True)
-    subprocess.run([sys.executable, "-c", _SLOW_BUILDER, str(out), "new"], env=env, check=True)
+    subprocess.run([sys.executable, "-c", _SLOW_BUILDER, str(out), "new", PKG], env=env, check=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]  # stale temporaries cleaned
 
 
