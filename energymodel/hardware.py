@@ -710,7 +710,7 @@ def is_hardware_path(name_or_path: str | os.PathLike) -> bool:
 
 def _resolve(name_or_path: str | os.PathLike) -> Path:
     s = os.fspath(name_or_path)
-    if is_hardware_path(s):
+    if not isinstance(name_or_path, str) or is_hardware_path(s):  # a Path object is a file
         p = Path(s).expanduser()
         if not os.path.lexists(p):
             raise HardwareError(f"{s}: <file>: no such hardware file",
