@@ -166,6 +166,22 @@ _SOPS_HELP = ("synaptic ops: exact (counted on the spikes), rate (firing rate x 
               "literature's estimate) or lemaire (fan-out estimate)")
 _PREC_HELP = "arithmetic precision of the MAC/AC energies (fp32, fp16, int8, int32, ...)"
 _OUT_HELP = "write the table here; the format follows the suffix: .csv .json .md .tex"
+_MEM_HELP = ("GiB the planned tensors may take (default: half the machine's memory, or "
+             "ENERGYMODEL_MEMORY_GB); larger requests are refused before they run")
+
+
+def _check_compare_args(tokens: int, dim: int, heads: int, timesteps: int, rate: float,
+                        seed: int, memory_budget: Optional[float]) -> None:
+    """The sizes, rate and seed of ``compare``, checked before anything runs."""
+    from . import checks  # noqa: PLC0415
+
+    checks.check_positive(tokens=tokens, dim=dim, heads=heads, timesteps=timesteps)
+    if not 0.0 <= rate <= 1.0:
+        raise UserError(f"--rate must be within [0, 1] (got {rate})")
+    checks.check_seed(seed)
+    checks.check_memory(checks.attention_bytes(tokens, dim, heads, timesteps),
+                        f"attention at N={tokens}, D={dim}, H={heads}, T={timesteps}",
+                        checks.budget_bytes(memory_budget))
 
 
 @_command("profile")
@@ -181,10 +197,10 @@ def profile_cmd(
                                               "the zoo config or the model's input_shape)"),
     input: str = typer.Option("random", "--input", help="input generator: random (uniform "
                               "[0,1) images), normal, spikes:RATE"),
-    timesteps: Optional[int] = typer.Option(None, "--timesteps", "-T", min=1,
+    timesteps: Optional[int] = typer.Option(None, "--timesteps", "-T",
                                             help="timesteps T (zoo default otherwise)"),
-    batch_size: int = typer.Option(1, "--batch-size", "-b", min=1, help="samples per batch"),
-    batches: int = typer.Option(1, "--batches", "-n", min=1,
+    batch_size: int = typer.Option(1, "--batch-size", "-b", help="samples per batch"),
+    batches: int = typer.Option(1, "--batches", "-n",
                                 help="batches to profile (counts are summed, rates averaged)"),
     mode: str = typer.Option("paper", "--mode", help=_MODE_HELP),
     sops: str = typer.Option("exact", "--sops", help=_SOPS_HELP),
@@ -199,6 +215,7 @@ def profile_cmd(
     strict: bool = typer.Option(False, "--strict", help="exit with code 3 when the run draws a "
                                 "warning (silent or saturated layers, ops without a count rule, "
                                 "uncalibrated weights...), after writing the report"),
+    memory_budget: Optional[float] = typer.Option(None, "--memory-budget", help=_MEM_HELP),
 ) -> None:
     """Profile a model on generated inputs and price it on one or more chips.
 
@@ -223,13 +240,15 @@ def profile_cmd(
                              input=input, timesteps=timesteps, batch_size=batch_size,
                              batches=batches, mode=mode, seed=seed, calibrate=calibrate,
                              progress=sys.stderr.isatty() or batches > 1,
-                             estimate_options={"sops": sops, "precision": precision})
+                             estimate_options={"sops": sops, "precision": precision},
+                             memory_budget=memory_budget)
     rep, prof, st = run.report, run.profile, run.settings
     typer.echo(f"{st['model']}: {prof.samples} sample(s), T={st['timesteps']}, input "
                f"{st['input']} {tuple(st['input_shape'])}"
                + (", BatchNorm calibrated (random weights)" if st["calibrated_bn"] else "")
                + (f", weights {st['checkpoint']}" if st["checkpoint"] else ""))
     typer.echo(f"{rep.convention()}")
+    typer.echo(f"hardware files: {rep.hardware_files()}")
     if layers:
         unit = tables.layer_unit(rep)
         lt = tables.layer_energy_table(prof, rep, energy_unit=unit)
@@ -264,12 +283,12 @@ def _print_warnings(diag) -> int:
 @_command("compare")
 @_user_errors
 def compare_cmd(
-    tokens: int = typer.Option(196, "--tokens", "-N", min=1, help="tokens N"),
-    dim: int = typer.Option(512, "--dim", "-D", min=1, help="embedding dimension D"),
-    heads: int = typer.Option(8, "--heads", "-H", min=1, help="attention heads"),
-    timesteps: int = typer.Option(4, "--timesteps", "-T", min=1, help="timesteps of the "
+    tokens: int = typer.Option(196, "--tokens", "-N", help="tokens N"),
+    dim: int = typer.Option(512, "--dim", "-D", help="embedding dimension D"),
+    heads: int = typer.Option(8, "--heads", "-H", help="attention heads"),
+    timesteps: int = typer.Option(4, "--timesteps", "-T", help="timesteps of the "
                                   "spiking blocks (vanilla runs one step)"),
-    rate: float = typer.Option(0.2, "--rate", min=0.0, max=1.0,
+    rate: float = typer.Option(0.2, "--rate",
                                help="firing rate of the seeded Bernoulli spike input"),
     seed: int = typer.Option(0, "--seed", help="seed of the input and the weights"),
     hw: List[str] = typer.Option(["cmos45nm"], "--hw", help=_HW_HELP),
@@ -277,6 +296,7 @@ def compare_cmd(
     sops: str = typer.Option("exact", "--sops", help=_SOPS_HELP),
     precision: str = typer.Option("fp32", "--precision", help=_PREC_HELP),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help=_OUT_HELP),
+    memory_budget: Optional[float] = typer.Option(None, "--memory-budget", help=_MEM_HELP),
 ) -> None:
     """Compare vanilla, SSA, SDSA and SASA attention at one shape on the same spike input.
 
@@ -294,6 +314,7 @@ def compare_cmd(
     from .report.compare import compare_attention  # noqa: PLC0415
 
     tables.check_output_path(out)
+    _check_compare_args(tokens, dim, heads, timesteps, rate, seed, memory_budget)
     df = compare_attention(tokens, dim, heads, timesteps, hw, rate=rate, seed=seed, mode=mode,
                            sops=sops, precision=precision)
     typer.echo(df.attrs["caption"] + "\n")

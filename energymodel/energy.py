@@ -140,8 +140,15 @@ class EnergyReport:
                                                 "total_high_mj") or (out[c] != 0).any()]
         return out[keep]
 
+    def hardware_files(self) -> str:
+        """The file each chip's constants came from, compactly: ``cmos45nm:
+        hwprofiles/cmos45nm.yaml; mychip: /path/mychip.yaml``."""
+        return "; ".join(f"{h.name}: {getattr(h, 'origin', h.path)}" for h in self.hardware)
+
     def to_markdown(self, layers: bool = False, digits: int = 4) -> str:
         text = f"Energy per sample (mJ); {self.convention()}.\n\n"
+        if self.hardware:
+            text += f"Hardware files: {self.hardware_files()}.\n\n"
         text += _tables.to_markdown(self.summary(), digits=digits)
         nc = self.not_counted()
         if nc:
@@ -167,6 +174,8 @@ class EnergyReport:
         if nc:
             caption += f" {nc[:1].upper() + nc[1:]}."
         text = _tables.to_latex(s, caption=caption, label=label, digits=digits)
+        if self.hardware:
+            text = f"% hardware files: {self.hardware_files()}\n" + text
         if path is not None:
             _tables.write(path, text)
         return text
@@ -177,6 +186,9 @@ class EnergyReport:
         if table not in ("layers", "totals"):
             raise ValueError(f"table must be 'layers' or 'totals', got {table!r}")
         df = getattr(self, table)
+        files = {h.name: getattr(h, "origin", h.path) for h in self.hardware}
+        if files:  # the file each chip came from, one column at the end
+            df = df.assign(hardware_file=df["hardware"].map(files))
         _tables.write(path, _tables.to_csv_text(self._csv_not_counted(df) if table == "layers" else df))
 
     def to_dict(self) -> dict[str, Any]:
@@ -187,7 +199,8 @@ class EnergyReport:
             "sops": self.sops,
             "convention": self.convention(),
             "options": self.options,
-            "hardware": {h.name: {"path": h.path, "sources": h.sources} for h in self.hardware},
+            "hardware": {h.name: {"path": h.path, "file": getattr(h, "origin", h.path),
+                                  "sources": h.sources} for h in self.hardware},
             "totals": self.totals,
             "layers": self.layers,
             "unrecognized": dict(self.unrecognized),

@@ -23,10 +23,11 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch import nn
 
+from . import checks as _checks
 from .counting import Profile, Profiler
 from .energy import EnergyReport, check_options, estimate
 from .errors import UserError
-from .hardware import HardwareError, HardwareProfile, list_hardware, load_hardware
+from .hardware import HardwareError, HardwareProfile, is_hardware_path, list_hardware, load_hardware
 
 __all__ = [
     "ModelSpec",
@@ -77,8 +78,26 @@ def _check_checkpoint(path: str | os.PathLike | None) -> str | None:
         return None
     p = Path(path)
     if not p.is_file():
-        raise UserError(f"checkpoint {str(path)!r} does not exist")
+        raise UserError(f"checkpoint {str(path)!r} {_not_a_file(p)}")
     return str(p)
+
+
+def _not_a_file(p: Path) -> str:
+    """Why ``p`` is not a readable regular file, as the end of a sentence."""
+    import stat  # noqa: PLC0415
+
+    try:
+        m = p.stat().st_mode
+    except FileNotFoundError:
+        return "does not exist"
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(m):
+            return f"is {what}, not a file"
+    return "is not a regular file"
 
 
 def _load_state(model: nn.Module, path: str) -> None:
@@ -154,6 +173,9 @@ def _load_callable(spec: str, ckpt: str | None, timesteps: int | None) -> ModelS
     except ImportError as e:
         raise UserError(f"bad model spec {spec!r}: cannot import module {mod_name!r} "
                         f"({_one_line(e)})") from None
+    except SystemExit as e:
+        raise UserError(f"bad model spec {spec!r}: importing {mod_name!r} called "
+                        f"sys.exit({e.code!r})") from None
     obj: Any = mod
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -167,11 +189,15 @@ def _load_callable(spec: str, ckpt: str | None, timesteps: int | None) -> ModelS
         except Exception as e:  # noqa: BLE001 - the user's constructor failed
             raise UserError(f"bad model spec {spec!r}: calling {attr}() failed: "
                             f"{_one_line(e)}") from None
+        except SystemExit as e:  # a constructor that exits is no model either
+            raise UserError(f"bad model spec {spec!r}: calling {attr}() called "
+                            f"sys.exit({e.code!r}) instead of returning a model") from None
     else:
         raise UserError(f"bad model spec {spec!r}: {attr!r} is not callable")
     if not isinstance(model, nn.Module):
         raise UserError(f"bad model spec {spec!r}: {attr}() returned a {type(model).__name__}, "
                         "not a torch.nn.Module")
+    _checks.check_not_scripted(model, spec)
     if ckpt is not None:
         _load_state(model, ckpt)
     shape = getattr(model, "input_shape", None)
@@ -199,10 +225,10 @@ def _parse_kind(kind: str) -> tuple[str, float]:
     k = kind.strip().lower()
     if k in ("random", "normal"):
         return k, 0.0
-    if k.startswith("spikes"):
+    if k == "spikes" or k.startswith("spikes:"):
         _, _, r = k.partition(":")
         try:
-            rate = float(r) if r else 0.2
+            rate = 0.2 if k == "spikes" else float(r or "x")
         except ValueError:
             raise UserError(f"bad input {kind!r}: expected spikes:RATE, e.g. spikes:0.2") from None
         if not 0.0 <= rate <= 1.0:
@@ -288,7 +314,13 @@ def profile_model(
                 for i, x in enumerate(bar):
                     try:
                         model(x)
+                    except SystemExit as e:
+                        raise UserError(f"the model called sys.exit({e.code!r}) in its forward "
+                                        f"on input {shape_txt}") from None
                     except Exception as e:  # noqa: BLE001
+                        if isinstance(e, MemoryError) or "can't allocate memory" in str(e):
+                            raise UserError(f"out of memory running the model on input "
+                                            f"{shape_txt}; lower --batch-size") from None
                         if i == 0:
                             raise UserError(f"the model does not run on input {shape_txt}: "
                                             f"{type(e).__name__}: {_one_line(e)} (check "
@@ -310,15 +342,14 @@ def load_hardware_list(names: Sequence[str | HardwareProfile]) -> list[HardwareP
             out.append(n)
             continue
         s = str(n)
-        looks_like_path = os.sep in s or "/" in s or s.endswith((".yaml", ".yml"))
-        if not looks_like_path and s not in list_hardware():
+        if not is_hardware_path(s) and s not in list_hardware():
             raise UserError(f"unknown hardware {s!r}; known: {', '.join(list_hardware())} "
                             "(or give a path to a YAML profile)")
         try:
             out.append(load_hardware(s))
         except HardwareError as e:
             raise UserError(f"hardware {s!r}: {_one_line(e)}") from None
-    return out
+    return _checks.unique_hardware(out)
 
 
 def check_pricing(mode: str = "paper", sops: str = "exact", precision: str = "fp32",
@@ -336,9 +367,12 @@ def price(prof: Profile, hardware: Sequence[HardwareProfile], mode: str = "paper
     asked (no such precision, no multiplier and no host) raises :class:`UserError`."""
     check_pricing(mode, **options)
     try:
-        return estimate(prof, hardware, mode=mode, **options)
+        rep = estimate(prof, hardware, mode=mode, **options)
     except (HardwareError, ValueError) as e:
         raise UserError(_one_line(e)) from None
+    _checks.check_finite(rep.totals, "energy totals")
+    _checks.check_finite(rep.layers, "per-layer energy")
+    return rep
 
 
 @dataclass
@@ -366,22 +400,36 @@ def profile_model_spec(
     calibrate: bool | None = None,
     progress: bool = False,
     estimate_options: dict[str, Any] | None = None,
+    memory_budget: float | None = None,
 ) -> ProfileRun:
     """Load, profile and price one model: the whole of ``energymodel profile``.
 
     ``calibrate=None`` calibrates BatchNorm statistics only for zoo models without a checkpoint
-    (random weights). Hardware and options are checked before the model runs."""
+    (random weights). Hardware and options are checked before the model runs, and so is the
+    size of one input batch against ``memory_budget`` (GiB; default: see
+    :func:`energymodel.checks.default_memory_budget`)."""
+    _checks.check_positive(batch_size=batch_size, batches=batches, timesteps=timesteps)
+    _checks.check_seed(seed)
+    budget = _checks.budget_bytes(memory_budget)
     check_pricing(mode, **(estimate_options or {}))
     hws = load_hardware_list(hardware)
     _parse_kind(input)
     shape = parse_input_shape(input_shape) if isinstance(input_shape, str) else (
         tuple(int(s) for s in input_shape) if input_shape is not None else None)
+    if shape is not None:
+        _checks.check_memory(_checks.input_bytes(shape, batch_size),
+                             f"an input batch of {batch_size} x {shape}", budget)
     torch.manual_seed(int(seed))  # random-initialised weights are part of the seeded run
     ms = load_model(spec, checkpoint, timesteps)
     shape = shape or ms.input_shape
     if shape is None:
         raise UserError(f"{spec}: no input shape known; give --input-shape (e.g. 3,224,224) or "
                         "set an input_shape attribute on the model")
+    _checks.check_memory(_checks.input_bytes(shape, batch_size),
+                         f"an input batch of {batch_size} x {tuple(shape)}", budget)
+    if _checks.input_bytes(shape, batch_size) > _checks.PROBE_ABOVE_BYTES:
+        _checks.check_memory(batch_size * _checks.activation_bytes_per_sample(ms.model, shape),
+                             f"the model at batch size {batch_size}", budget)
     if calibrate is None:
         calibrate = ms.source == "zoo" and ms.checkpoint is None
     T = timesteps

@@ -240,3 +240,21 @@ def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
 def _write(path: Path, text: str) -> Path:
     _tables.write(path, text)
     return path
+
+
+# ------------------------------------------------------------------ the set, whole or not at all
+_build_reports_in_place = build_reports
+
+
+def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,  # noqa: F811
+                  **kwargs: Any) -> list[Path]:
+    """Regenerate every table and figure in ``out_dir`` (created) and its ``README.md`` index;
+    return the paths written. The set is built in a hidden sibling folder and swapped in whole
+    (:func:`energymodel._io.atomic_directory`): a failure or a kill leaves the old set, never a
+    mix; other files already in ``out_dir`` are kept."""
+    from .._io import atomic_directory  # noqa: PLC0415
+
+    out = Path(out_dir)
+    with atomic_directory(out) as tmp:
+        files = _build_reports_in_place(tmp, quick=quick, **kwargs)
+    return [out / Path(f).relative_to(tmp) for f in files]

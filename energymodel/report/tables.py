@@ -50,10 +50,15 @@ def check_output_path(path: str | os.PathLike | None) -> str | None:
     unknown suffix or a missing folder raises :class:`UserError`."""
     if path is None:
         return None
+    if Path(path).is_dir():
+        raise UserError(f"cannot write {str(path)!r}: it is a directory; give a file name")
     fmt = format_of(path)
     folder = Path(path).parent
     if not folder.is_dir():
         raise UserError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
+    from .._io import check_writable  # noqa: PLC0415  (a directory, a read-only folder)
+
+    check_writable(path)
     return fmt
 
 
