@@ -60,7 +60,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from . import _tables
+from . import _tables, mapping
 from .counting.profile import Profile
 from .hardware import PRECISION_BITS, HardwareProfile, load_hardware
 
@@ -87,6 +87,9 @@ class EnergyReport:
     sops: str
     options: dict[str, Any] = field(default_factory=dict)
     hardware: list[HardwareProfile] = field(default_factory=list)
+    #: per chip: cores, chips, memory_bits, fits, latency_s, static_pj, dynamic_pj, total_pj,
+    #: edp, notes (an estimate; :mod:`energymodel.mapping` states the rule)
+    hardware_cost: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=mapping.COST_COLUMNS))
 
     # ------------------------------------------------------------------ text
     def convention(self) -> str:
@@ -126,6 +129,10 @@ class EnergyReport:
         if layers:
             cols = ["hardware", "layer", "op", "kind", *COMPONENTS, "total_pj"]
             text += "\nPer layer (pJ):\n\n" + _tables.to_markdown(self.layers[cols], digits=digits)
+        if len(self.hardware_cost):
+            text += ("\nHardware cost (estimate; energies pJ per sample, latency s per sample; "
+                     "see energymodel.mapping):\n\n"
+                     + _tables.to_markdown(self.hardware_cost, digits=digits))
         return text
 
     def to_latex(self, path: str | os.PathLike | None = None, caption: str | None = None,
@@ -160,6 +167,7 @@ class EnergyReport:
             "hardware": {h.name: {"path": h.path, "sources": h.sources} for h in self.hardware},
             "totals": self.totals,
             "layers": self.layers,
+            "hardware_cost": self.hardware_cost,
         }
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:
@@ -371,6 +379,7 @@ def estimate(
     mac_host: Any = "profile",
     addressing: bool = True,
     charge_elementwise: bool = True,
+    max_chips: int = 1,
 ) -> EnergyReport:
     """Price a profile on one or more hardware profiles (names, paths or loaded profiles).
 
@@ -390,6 +399,7 @@ def estimate(
             ``flags.host``), a profile name / object, or ``None`` to refuse with an error.
         addressing: charge Lemaire's addressing operations in ``full``.
         charge_elementwise: charge the ``elementwise_ops`` column in ``full`` (see above).
+        max_chips: chips available to the hardware-cost mapping (``hardware_cost.fits``).
 
     Returns an :class:`EnergyReport`; every energy is per sample.
     """
@@ -455,5 +465,7 @@ def estimate(
         total_rows.append(row)
     layers = pd.concat(layer_frames, ignore_index=True)
     totals = pd.DataFrame(total_rows)
+    cost = mapping.hardware_cost(profile, hws, dict(zip(totals["hardware"], totals["total_pj"])),
+                                 mode=mode, timesteps=timesteps, max_chips=max_chips)
     return EnergyReport(layers=layers, totals=totals, mode=mode, precision=precision, sops=sops,
-                        options=opts, hardware=hws)
+                        options=opts, hardware=hws, hardware_cost=cost)
