@@ -30,8 +30,10 @@ a position share their inputs):
    axon limit ``C_out x floor(A / f)`` (f = fan-in per group; a convolution's neighbouring
    positions share inputs, which this ignores: an under-estimate of the units per core);
    memory limit ``floor(M / (f x w))`` with M = ``synaptic_memory_per_core`` and w =
-   ``weight_bits``; with ``weight_sharing`` a convolution's kernel is stored once per core
-   that holds its channel, so the memory limit binds only when ``C_out x f x w > M``.
+   ``weight_bits``. With ``weight_sharing``, a kernel used at several positions (a
+   convolution, or a linear layer over several tokens: a 1x1 convolution) is packed
+   channel-major instead: a core holds all positions of the ``floor(M / (f x w))`` kernels it
+   stores once, so the memory limit is ``positions x floor(M / (f x w))`` units.
    m < 1 (one neuron's synapses exceed a core): the layer does not fit, whatever the chips.
    ``cores = ceil(units x s / m)``; the limit that set m is the layer's limiting resource.
 3. fan-out: where ``targets_per_neuron`` (F) is known, each input neuron is read by
@@ -138,8 +140,10 @@ class _Cap:
     F: float | None
 
 
-def _pack(units: float, c_out: float, fan_in: float, conv: bool, cap: _Cap) -> dict[str, Any]:
+def _pack(units: float, c_out: float, fan_in: float, shareable: bool, cap: _Cap) -> dict[str, Any]:
     """Pack ``units`` neurons of fan-in ``fan_in`` (one layer, or a combine stage)."""
+    shared = bool(shareable and cap.share)
+    positions = max(1.0, units / c_out)
     s = math.ceil(fan_in / cap.A) if cap.A and fan_in > cap.A else 1
     f = math.ceil(fan_in / s)
     u1 = units * s
@@ -148,11 +152,9 @@ def _pack(units: float, c_out: float, fan_in: float, conv: bool, cap: _Cap) -> d
         limits["axons (fan-in) per core"] = c_out * math.floor(cap.A / f)
     wb = cap.w if cap.w else None
     if cap.M and wb:
-        per_kernel = f * wb
-        if cap.share and conv and c_out * per_kernel <= cap.M:
-            pass  # every channel's kernel fits in one core: memory never binds
-        else:
-            limits["synaptic memory per core"] = math.floor(cap.M / per_kernel)
+        kernels = math.floor(cap.M / (f * wb))  # one neuron's (or one shared kernel's) synapses
+        # shared: channel-major, a core holds all positions of the kernels it stores
+        limits["synaptic memory per core"] = kernels * positions if shared and kernels else kernels
     limiting = min(limits, key=lambda k: limits[k])
     m = limits[limiting]
     out: dict[str, Any] = {"split": s, "partial_neurons": u1 if s > 1 else 0.0, "per_core": m,
@@ -161,8 +163,8 @@ def _pack(units: float, c_out: float, fan_in: float, conv: bool, cap: _Cap) -> d
         out.update(cores=0, neurons=u1, memory_bits=u1 * f * (wb or 0), depth=1, combine_cores=0)
         return out
     cores = math.ceil(u1 / m)
-    kernels = min(m, c_out) if (cap.share and conv) else m
-    mem = (min(cores * kernels, u1) if (cap.share and conv) else u1) * f * (wb or 0.0)
+    per_core_kernels = math.ceil(min(m, u1) / positions) if shared else m
+    mem = (min(cores * per_core_kernels, u1) if shared else u1) * f * (wb or 0.0)
     out.update(cores=cores, neurons=u1, memory_bits=mem, depth=1, combine_cores=0)
     if s > 1:  # the combine stage adds the s partial sums of every output unit
         comb = _pack(units, 1, s, False, cap)  # each output: its own s partial inputs
@@ -225,7 +227,9 @@ def map_network(profile: Profile, hw: HardwareProfile, timesteps: int | None = N
         if cap.F is None:
             notes.append("no cited fan-out limit: splitter neurons not counted")
         for r in lay.itertuples(index=False):
-            p = _pack(r.units, r.c_out, r.fan_in, r.op.startswith("conv"), cap)
+            # weights shared across positions: a convolution, or a linear over tokens (1x1 conv)
+            shareable = r.op.startswith("conv") or r.units > r.c_out
+            p = _pack(r.units, r.c_out, r.fan_in, shareable, cap)
             split_cores, splitters = 0, 0.0
             if cap.F is not None and p["placeable"]:
                 readers = math.ceil(r.c_out / max(1, min(p["per_core"], r.c_out)))

@@ -112,7 +112,7 @@ def test_conv_weight_sharing_stores_each_kernel_once_per_core():
                                                "    value: false\n    unit: flag"), "x.yaml")
     plain = mapping.map_network(prof, no_share)
     assert shared.cores == plain.cores == 16
-    assert shared.memory_bits == 16 * 16 * 72 * 8          # 16 cores x 16 kernels
+    assert shared.memory_bits == 16 * 72 * 8   # channel-major: each core one channel's kernel
     assert plain.memory_bits == 16384 * 72 * 8             # every neuron its own synapses
 
 
