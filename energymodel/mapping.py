@@ -293,6 +293,9 @@ def _latency(df: pd.DataFrame, hw: HardwareProfile, layers: pd.DataFrame, T: int
     tick = cost_value(hw, "timing", "tick")
     t_sop = cost_value(hw, "timing", "synaptic_op")
     rate = cost_value(hw, "timing", "synaptic_ops_per_second")
+    if not len(layers):
+        notes.append("no layer mapped on the chip: latency not estimated")
+        return float("nan")
     if tick is not None:
         notes.append(f"latency: (T + {depth} stages - 1) ticks of {tick * 1e3:g} ms")
         return (T + max(depth, 1) - 1) * tick
