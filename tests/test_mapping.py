@@ -239,3 +239,66 @@ def test_hw_validate_cli_rejects_a_bad_cost_section(tmp_path):
     r = subprocess.run([sys.executable, "-m", "energymodel", "hw", "validate", str(bad)],
                        capture_output=True, text=True, cwd=REPO)
     assert r.returncode != 0 and "timing.tick.unit" in (r.stdout + r.stderr)
+
+
+# ----------------------------------------------------------------------------- measurement
+#: Blouw, Choo, Hunsberger, Eliasmith, "Benchmarking keyword spotting efficiency on
+#: neuromorphic hardware", NICE 2019, arXiv:1812.01739, Table 1, row Loihi: idle 0.029 W,
+#: running 0.110 W, dynamic 0.081 W, 296 inferences/s, 0.00027 J per inference (dynamic).
+BLOUW_LOIHI = dict(idle_w=0.029, running_w=0.110, dynamic_w=0.081, inf_per_s=296.0,
+                   dynamic_j_per_inf=0.00027)
+
+
+class KeywordSpotter(nn.Module):
+    """Blouw et al.'s keyword spotter at its published size, as in nengo-loihi's example
+    (docs/examples/keyword-spotting.ipynb): 390 inputs, two LIF layers of 256, 29 outputs;
+    one inference = one frame presented for 10 timesteps of 1 ms (p_time = 10, dt = 0.001)."""
+
+    def __init__(self, weight: float = 0.1) -> None:
+        super().__init__()
+        self.fc1, self.lif1 = nn.Linear(390, 256), LIF()
+        self.fc2, self.lif2 = nn.Linear(256, 256), LIF()
+        self.out = nn.Linear(256, 29)
+        for fc in (self.fc1, self.fc2, self.out):  # every neuron fires every step: an upper bound
+            nn.init.constant_(fc.weight, weight)
+            nn.init.zeros_(fc.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.lif2(self.fc2(self.lif1(self.fc1(x)))))
+
+
+def keyword_spotter_estimate():
+    T = 10
+    prof = em.profile(KeywordSpotter(), torch.ones(T, 1, 390), batch_dim=1, timesteps=T)
+    return prof, em.estimate(prof, ["loihi"], mode="full")
+
+
+def test_blouw2019_keyword_spotter_on_loihi():
+    prof, rep = keyword_spotter_estimate()
+    rates = prof.layers.set_index("site")["out_rate"]
+    assert rates["lif1:lif#0"] == 1.0 and rates["lif2:lif#0"] == 1.0   # the most activity
+    cost = rep.hardware_cost.iloc[0]
+    # the input is fed as spikes (all ones), so all three layers sit on the chip. By hand:
+    # fc1 256 neurons x 390 x 8 bits = 798,720 bits <= 1 Mbit -> 1 core; fc2 -> 1; out -> 1
+    assert cost["cores"] == 3 and cost["chips"] == 1 and cost["fits"] == True  # noqa: E712
+    on_chip_pj = float(rep.totals.iloc[0]["total_pj"])
+    assert cost["dynamic_pj"] == pytest.approx(on_chip_pj)
+    # by hand: SOPs 10 x (390 x 256 + 256 x 256 + 256 x 29) x 23.6 pJ; 10 x 512 active
+    # updates x 81 pJ; 10 x 512 spikes x (1.7 + 3.0) pJ
+    hand = 10 * (390 * 256 + 256 * 256 + 256 * 29) * 23.6 + 10 * 512 * 81 + 10 * 512 * 4.7
+    assert on_chip_pj == pytest.approx(hand)
+    # Against the measurement (Blouw et al. publish no firing rates: this is the most
+    # activity the network can have, so our dynamic energy is an upper bound):
+    measured_s = 1 / BLOUW_LOIHI["inf_per_s"]                                  # 3.38 ms
+    measured_total_pj = BLOUW_LOIHI["running_w"] / BLOUW_LOIHI["inf_per_s"] * 1e12  # 372 uJ
+    measured_dyn_pj = BLOUW_LOIHI["dynamic_j_per_inf"] * 1e12                     # 270 uJ
+    # latency: 12 steps (T = 10 + 3 stages - 1) of the busiest core (fc1: 99,840 synaptic
+    # ops x 3.5 ns) -> 4.2 ms against 3.38 ms measured: within 2x
+    assert 0.5 < measured_s / cost["latency_s"] < 2.0
+    # total energy per inference (dynamic + 29 mW idle x our latency): 164 uJ against 372 uJ
+    # (running power / inference rate): 2.3x under, just outside the 2x goal
+    assert 2.0 < measured_total_pj / cost["total_pj"] < 3.0
+    # dynamic alone: 41 uJ against 270 uJ, 6.6x under. The measured dynamic power (81 mW) holds
+    # what we do not model: the embedded x86 cores and the host-chip link that feed 390 inputs
+    # every step, and the per-timestep management; Table 2's figures are pre-silicon minima.
+    assert 5.0 < measured_dyn_pj / cost["dynamic_pj"] < 8.0
