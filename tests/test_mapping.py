@@ -302,3 +302,19 @@ def test_blouw2019_keyword_spotter_on_loihi():
     # what we do not model: the embedded x86 cores and the host-chip link that feed 390 inputs
     # every step, and the per-timestep management; Table 2's figures are pre-silicon minima.
     assert 5.0 < measured_dyn_pj / cost["dynamic_pj"] < 8.0
+
+
+def test_cli_profile_prints_and_writes_the_hardware_cost(tmp_path):
+    from typer.testing import CliRunner
+
+    from energymodel.cli import app
+
+    out = tmp_path / "r.md"
+    r = CliRunner().invoke(app, ["profile", "sdt-1-64-tiny", "--hw", "loihi", "--hw", "truenorth",
+                                 "--timesteps", "2", "--no-layers", "--out", str(out)],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    text = r.output.split("hardware cost, per sample")[1]
+    assert "latency_ms" in text and "loihi" in text and "truenorth" in text
+    assert "truenorth: estimate;" in text
+    assert "Hardware cost (estimate" in out.read_text()
