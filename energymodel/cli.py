@@ -259,6 +259,12 @@ def profile_cmd(
         typer.echo(tables.format_terminal(shown))
     typer.echo("totals, per sample (mJ):")
     typer.echo(tables.format_terminal(tables.totals_table(rep)))
+    if len(rep.hardware_cost):
+        typer.echo("hardware cost, per sample (an estimate; rule and assumptions: "
+                   "energymodel.mapping):")
+        typer.echo(tables.format_terminal(tables.hardware_cost_table(rep)))
+        for h, n in zip(rep.hardware_cost["hardware"], rep.hardware_cost["notes"]):
+            typer.echo(f"  {h}: {n}")
     if prof.unrecognized:
         typer.echo("ops without a count rule (not counted): "
                    + ", ".join(f"{k} x{v}" for k, v in sorted(prof.unrecognized.items())))

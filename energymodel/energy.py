@@ -60,7 +60,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from . import _tables
+from . import _tables, mapping
 from .counting.profile import Profile
 from .hardware import PRECISION_BITS, HardwareProfile, load_hardware
 
@@ -107,6 +107,9 @@ class EnergyReport:
         extra = pd.DataFrame([{"site": f"(no rule) {k} x{v}", "op": k, "kind": "no_rule"}
                               for k, v in sorted(self.unrecognized.items())])
         return pd.concat([df, extra], ignore_index=True)
+    #: per chip: cores, chips, memory_bits, fits, latency_s, static_pj, dynamic_pj, total_pj,
+    #: edp, notes (an estimate; :mod:`energymodel.mapping` states the rule)
+    hardware_cost: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=mapping.COST_COLUMNS))
 
     # ------------------------------------------------------------------ text
     def convention(self) -> str:
@@ -158,6 +161,10 @@ class EnergyReport:
         if layers:
             cols = ["hardware", "layer", "op", "kind", *COMPONENTS, "total_pj"]
             text += "\nPer layer (pJ):\n\n" + _tables.to_markdown(self.layers[cols], digits=digits)
+        if len(self.hardware_cost):
+            text += ("\nHardware cost (estimate; energies pJ per sample, latency s per sample; "
+                     "see energymodel.mapping):\n\n"
+                     + _tables.to_markdown(self.hardware_cost, digits=digits))
         return text
 
     def to_latex(self, path: str | os.PathLike | None = None, caption: str | None = None,
@@ -205,6 +212,7 @@ class EnergyReport:
             "layers": self.layers,
             "unrecognized": dict(self.unrecognized),
             "diagnostics": self.diagnostics,
+            "hardware_cost": self.hardware_cost,
         }
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:
@@ -416,6 +424,7 @@ def estimate(
     mac_host: Any = "profile",
     addressing: bool = True,
     charge_elementwise: bool = True,
+    max_chips: int = 1,
 ) -> EnergyReport:
     """Price a profile on one or more hardware profiles (names, paths or loaded profiles).
 
@@ -435,6 +444,7 @@ def estimate(
             ``flags.host``), a profile name / object, or ``None`` to refuse with an error.
         addressing: charge Lemaire's addressing operations in ``full``.
         charge_elementwise: charge the ``elementwise_ops`` column in ``full`` (see above).
+        max_chips: chips available to the hardware-cost mapping (``hardware_cost.fits``).
 
     Returns an :class:`EnergyReport`; every energy is per sample.
     """
@@ -500,6 +510,8 @@ def estimate(
         total_rows.append(row)
     layers = pd.concat(layer_frames, ignore_index=True)
     totals = pd.DataFrame(total_rows)
+    cost = mapping.hardware_cost(profile, hws, dict(zip(totals["hardware"], totals["total_pj"])),
+                                 mode=mode, timesteps=timesteps, max_chips=max_chips)
     return EnergyReport(layers=layers, totals=totals, mode=mode, precision=precision, sops=sops,
                         options=opts, hardware=hws, unrecognized=dict(profile.unrecognized),
-                        diagnostics=profile.diagnostics())
+                        diagnostics=profile.diagnostics(), hardware_cost=cost)

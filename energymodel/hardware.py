@@ -66,6 +66,9 @@ _TOP_KEYS = {
     "sram": False,
     "dram": False,
     "events": False,
+    "capacity": False,   # hardware cost (energymodel.mapping): see _check_cost_sections
+    "timing": False,
+    "power": False,
 }
 _KINDS = ("digital", "neuromorphic", "fpga")
 _FLAG_KEYS = {"all_in": bool, "includes_memory": bool, "host": str}
@@ -402,6 +405,7 @@ def _check(data: Any, file: str, lines: dict[str, int]) -> list[Problem]:
                 c.add(f"events.{k}", f"unknown event {_short(k)} (known: {', '.join(_EVENTS)})")
                 continue
             c.entry(e, f"events.{k}")
+    _check_cost_sections(c, data)
     has_arith = isinstance(data.get("arithmetic"), dict) and data["arithmetic"]
     has_sop = isinstance(data.get("events"), dict) and "synaptic_op" in data["events"]
     if not has_arith and not has_sop:
@@ -462,6 +466,100 @@ def _read_text(path: str | os.PathLike) -> str:
 
 class _Unreadable(Exception):
     pass
+
+
+# --------------------------------------------------------------------------- cost sections
+#: Optional ``capacity:`` / ``timing:`` / ``power:`` sections read by
+#: :mod:`energymodel.mapping` (cores, chips, latency, static energy). Each key -> its units and
+#: the factor to the base unit (count, bits, seconds, ops/s, watts; ``flag``: true/false).
+COST_UNITS: dict[str, dict[str, float]] = {
+    "count": {"cores": 1.0, "neurons": 1.0, "axons": 1.0, "targets": 1.0},
+    "bits": {"bits": 1.0, "bytes": 8.0, "KiB": 8192.0},
+    "time": {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9},
+    "rate": {"ops/s": 1.0, "Gops/s": 1e9},
+    "power": {"W": 1.0, "mW": 1e-3, "uW": 1e-6},
+    "flag": {"flag": 1.0},
+}
+COST_KEYS: dict[str, dict[str, str]] = {
+    "capacity": {
+        "cores_per_chip": "count",
+        "neurons_per_core": "count",
+        "axons_per_core": "count",
+        "synaptic_memory_per_core": "bits",
+        "weight_bits": "bits",
+        "state_bits": "bits",
+        "targets_per_neuron": "count",
+        "weight_sharing": "flag",
+    },
+    "timing": {
+        "tick": "time",
+        "synaptic_op": "time",
+        "neuron_update_active": "time",
+        "neuron_update_inactive": "time",
+        "tile_hop": "time",
+        "barrier_sync": "time",
+        "synaptic_ops_per_second": "rate",
+    },
+    "power": {
+        "static_per_chip": "power",
+        "static_per_core": "power",
+    },
+}
+
+
+def _check_cost_sections(c: "_Checker", data: dict[str, Any]) -> None:
+    """Check the optional ``capacity`` / ``timing`` / ``power`` sections: known keys, an entry
+    (``value``, ``unit``, ``citation``; optional ``low``, ``high``, ``note``, ``derivation``) with a
+    unit of the key's dimension, a positive value (true/false for flags) and a citation that
+    names a key of ``sources``."""
+    sources = data.get("sources") if isinstance(data.get("sources"), dict) else {}
+    allowed = {"value", "unit", "citation", "low", "high", "note", "derivation"}
+    for section, keys in COST_KEYS.items():
+        if section not in data:
+            continue
+        if not c.mapping(data[section], section):
+            continue
+        if not data[section]:
+            c.add(section, "must list at least one entry (or be left out)")
+        for k, e in data[section].items():
+            f = f"{section}.{k}"
+            if k not in keys:
+                c.add(f, f"unknown key {k!r} (known: {', '.join(keys)})")
+                continue
+            if not c.mapping(e, f):
+                continue
+            for kk in e:
+                if kk not in allowed:
+                    c.add(f"{f}.{kk}", f"unknown key {kk!r} (known: {', '.join(sorted(allowed))})")
+            for kk in ("value", "unit", "citation"):
+                if kk not in e:
+                    c.add(f"{f}.{kk}", f"missing required key {kk!r}")
+            dim = keys[k]
+            units = COST_UNITS[dim]
+            if "unit" in e and (not isinstance(e["unit"], str) or e["unit"] not in units):
+                c.add(f"{f}.unit", f"unit {e['unit']!r} is not a {dim} unit (use one of "
+                      f"{', '.join(units)})")
+            for kk in ("value", "low", "high"):
+                if kk not in e:
+                    continue
+                v = e[kk]
+                if dim == "flag":
+                    if kk == "value" and not isinstance(v, bool):
+                        c.add(f"{f}.{kk}", f"must be true or false, got {v!r}")
+                elif not _is_number(v) or v <= 0:
+                    c.add(f"{f}.{kk}", f"must be a positive number, got {v!r}")
+            v, lo, hi = e.get("value"), e.get("low"), e.get("high")
+            if dim != "flag" and _is_number(v) and _is_number(lo) and lo > v:
+                c.add(f"{f}.low", f"low ({lo}) is above value ({v})")
+            if dim != "flag" and _is_number(v) and _is_number(hi) and hi < v:
+                c.add(f"{f}.high", f"high ({hi}) is below value ({v})")
+            cit = e.get("citation")
+            if "citation" in e:
+                if not isinstance(cit, str) or not cit.strip():
+                    c.add(f"{f}.citation", "must be non-empty text naming the source")
+                elif sources and not any(str(s) in cit for s in sources):
+                    c.add(f"{f}.citation", "must name a key of 'sources' "
+                          f"({', '.join(map(str, sources))})")
 
 
 def validate_hardware_file(path: str | os.PathLike) -> list[Problem]:

@@ -37,6 +37,7 @@ from ..hardware import list_hardware
 from ..workflow import DEFAULT_BN_SHIFT, load_hardware_list, load_model, profile_model
 from . import figures
 from .compare import compare_attention, paper_view
+from .cost import write_hardware_cost
 from .tables import write_table
 
 __all__ = ["build_reports", "REFERENCE_MODELS", "PUBLISHED_MJ", "report_plan"]
@@ -177,12 +178,14 @@ def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
     # 5. reference models
     log(f"[4/5] reference models: {', '.join(plan['models'])}")
     rows = []
+    costs: list[pd.DataFrame] = []  # hardware cost of each model (energymodel.report.cost)
     for m in plan["models"]:
         t = time.time()
         ms = load_model(m)
         prof = profile_model(ms.model, ms.input_shape, batch_size=1, batches=1,
                              timesteps=ms.timesteps, seed=seed, calibrate=True)
         r = estimate(prof, hws, mode="paper")
+        costs.append(r.hardware_cost.assign(model=m))
         tot = r.totals.set_index("hardware")
         pt = prof.totals()
         row: dict[str, Any] = {"model": m, "T": ms.timesteps,
@@ -217,6 +220,9 @@ def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
                "models on every hardware profile (log scale), with the published 45 nm figures "
                "as black ticks."),
               ("reference_models.{csv,md,tex,json}", ref_caption)]
+    cost_files, cost_index = write_hardware_cost(costs, out)
+    files += cost_files
+    index += cost_index
 
     # index
     log("[5/5] README.md")

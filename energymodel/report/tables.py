@@ -221,3 +221,20 @@ def transpose(df: pd.DataFrame, key: str) -> pd.DataFrame:
     for c in t.columns[1:]:
         t[c] = pd.to_numeric(t[c], errors="coerce")
     return t
+
+
+def hardware_cost_table(report: EnergyReport) -> pd.DataFrame:
+    """``report.hardware_cost`` for display, per sample: cores, chips, fits, latency in ms,
+    static / dynamic / total energy in mJ, EDP in mJ ms (notes left out: print them apart)."""
+    c = report.hardware_cost
+    return pd.DataFrame({
+        "hardware": c["hardware"],
+        "cores": c["cores"],
+        "chips": c["chips"],
+        "fits": c["fits"].map(lambda v: "-" if v is None or v != v else ("yes" if v else "NO")),
+        "latency_ms": c["latency_s"] * 1e3,
+        "static_mj": c["static_pj"] / 1e9,
+        "dynamic_mj": c["dynamic_pj"] / 1e9,
+        "total_mj": c["total_pj"] / 1e9,
+        "edp_mj_ms": c["edp"] / 1e9 * 1e3,
+    })
