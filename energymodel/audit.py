@@ -310,22 +310,23 @@ def published_table(measured: Mapping[str, tuple[Profile, int | None]],
                     published: Mapping[str, tuple[float, str]],
                     hardware: "str | HardwareProfile" = "cmos45nm",
                     precision: str = "fp32") -> pd.DataFrame:
-    """The published reference table: for every model in both ``measured`` (name -> (profile,
-    T)) and ``published`` (name -> (mJ per image, source)): the published figure and its
-    source, the uniform rate it implies on ``hardware`` (encoder on all T steps, and charged
-    once), the rate we measured and our energy (literature convention at the measured rates,
-    and with exact SOPs), mJ per sample."""
+    """The published reference table, one row per entry of ``published`` (name -> (mJ per
+    image, source)): the figure and its source and, for models in ``measured`` (name ->
+    (profile, T)), the uniform rate it implies on ``hardware`` (encoder on all T steps, and
+    charged once), the rate we measured and our energy (with exact SOPs, and in the literature
+    convention at the measured rates), mJ per sample; NaN for models not measured."""
     rows = []
-    for name, (prof, T) in measured.items():
-        if name not in published:
-            continue
-        mj, source = published[name]
-        a = audit(prof, mj, [hardware], precision=precision, timesteps=T).iloc[0]
-        rows.append({"model": name, "T": int(a["T"]), "published_mj": mj, "source": source,
-                     "implied_rate": a["implied_rate"],
-                     "implied_rate_encoder_once": a["implied_rate_encoder_once"],
-                     "measured_rate": a["measured_rate"], "measured_mj": a["measured_mj_exact"],
-                     "measured_mj_rate": a["measured_mj_rate"]})
+    for name, (mj, source) in published.items():
+        row: dict[str, Any] = {"model": name, "T": math.nan, "published_mj": float(mj),
+                               "source": source}
+        if name in measured:
+            prof, T = measured[name]
+            a = audit(prof, mj, [hardware], precision=precision, timesteps=T).iloc[0]
+            row.update(T=int(a["T"]), implied_rate=a["implied_rate"],
+                       implied_rate_encoder_once=a["implied_rate_encoder_once"],
+                       measured_rate=a["measured_rate"], measured_mj=a["measured_mj_exact"],
+                       measured_mj_rate=a["measured_mj_rate"])
+        rows.append(row)
     return pd.DataFrame(rows, columns=["model", "T", "published_mj", "source", "implied_rate",
                                        "implied_rate_encoder_once", "measured_rate", "measured_mj",
                                        "measured_mj_rate"])
