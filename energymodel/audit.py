@@ -126,7 +126,8 @@ class RatedProfile:
     input rate (``in_nnz``, ``acs``, ``acs_rate`` = rate x their dense counts); ``rates``: one
     row per spike-driven site (``site, layer, dense_ops, measured_rate, rate, row``; ``row``
     0 and the measured rate where no pattern matched); ``unmatched``: those sites;
-    ``unused``: rules that matched no site; ``encoder``: the encoder convention."""
+    ``unused``: rules that priced no site (``shadowed``: those because earlier rows matched
+    first); ``encoder``: the encoder convention."""
 
     profile: Profile
     rates: pd.DataFrame
@@ -134,6 +135,7 @@ class RatedProfile:
     unused: list[RateRule] = field(default_factory=list)
     encoder: str = "all"
     timesteps: int = 1
+    shadowed: list[RateRule] = field(default_factory=list)
 
     def warnings(self) -> list[str]:
         out = []
@@ -142,8 +144,9 @@ class RatedProfile:
             out.append(f"{len(self.unmatched)} spike-driven site(s) match no rate pattern and keep "
                        f"their measured rate: {shown}")
         for r in self.unused:
-            out.append(f"rate pattern {r.pattern.pattern!r} (row {r.row}) matches no "
-                       "spike-driven site")
+            why = ("only sites an earlier row already matched (first match wins)"
+                   if any(r is x for x in self.shadowed) else "no spike-driven site")
+            out.append(f"rate pattern {r.pattern.pattern!r} (row {r.row}) matches {why}")
         return out
 
 
@@ -198,7 +201,9 @@ def apply_rates(profile: Profile, rules: Sequence[RateRule], *, encoder: str = "
     rated = Profile.from_dict(d)
     table = pd.DataFrame(rows, columns=["site", "layer", "dense_ops", "measured_rate", "rate", "row"])
     unused = [r for j, r in enumerate(rules) if j not in used]
-    return RatedProfile(rated, table, unmatched, unused, encoder, T)
+    sites = [(str(lay.at[i, "site"]), str(lay.at[i, "layer"])) for i in np.flatnonzero(spike)]
+    shadowed = [r for r in unused if any(r.matches(a, b) for a, b in sites)]
+    return RatedProfile(rated, table, unmatched, unused, encoder, T, shadowed)
 
 
 def price_at_rates(profile: Profile, rules: Sequence[RateRule],

@@ -246,7 +246,8 @@ def profile_cmd(
     run = profile_model_spec(model, hw, checkpoint=checkpoint, input_shape=input_shape,
                              input=input, timesteps=timesteps, batch_size=batch_size,
                              batches=batches, mode=mode, seed=seed, calibrate=calibrate,
-                             progress=sys.stderr.isatty() or (batches or 2) > 1,
+                             progress=sys.stderr.isatty() or (batches or 1) > 1 or (
+                                 data is not None and batches is None),
                              estimate_options={"sops": sops, "precision": precision},
                              data=data, normalize=normalize, time_major=time_major,
                              model_kwargs=kwargs)

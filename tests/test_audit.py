@@ -127,10 +127,12 @@ def test_rates_file_first_match_wins_and_unmatched_sites_warn(prof, tmp_path):
         closed_form_mj({"conv2": 0.1, "fc": 0.3}), rel=1e-12)
     assert dict(zip(rp.rates["layer"], rp.rates["row"])) == {"conv2": 3, "fc": 5}
     # only conv2 named: fc keeps its measured rate, with a warning naming it
-    f.write_text("conv2,0.1\nnothing_here,0.5\n")
+    f.write_text("conv2,0.1\nnothing_here,0.5\nconv2:conv2d#0,0.7\n")
     rp = apply_rates(prof, read_rates(f))
-    w = " ".join(rp.warnings())
-    assert "fc:linear#0" in w and "nothing_here" in w
+    w = rp.warnings()
+    assert "fc:linear#0" in w[0]
+    assert "nothing_here" in w[1] and "no spike-driven site" in w[1]
+    assert "row 3" in w[2] and "earlier row" in w[2]
     fc_measured = prof.layers.set_index("layer").loc["fc"]
     assert rp.profile.layers.set_index("layer").loc["fc", "acs_rate"] == fc_measured["acs_rate"]
 
