@@ -407,10 +407,17 @@ def profile_model_spec(
     shape = parse_input_shape(input_shape) if isinstance(input_shape, str) else (
         tuple(int(s) for s in input_shape) if input_shape is not None else None)
     torch.manual_seed(int(seed))  # random-initialised weights are part of the seeded run
+    if data is None and (normalize or time_major):
+        raise UserError(f"{'--normalize' if normalize else '--time-major'} applies to --data; "
+                        "the generated inputs have neither")
+    if data is not None and input != "random":
+        raise UserError(f"give --data or --input {input!r}, not both")
     ms = load_model(spec, checkpoint, timesteps, model_kwargs)
     if data is not None:
-        return _profile_spec_on_data(ms, hws, data, shape, batch_size, batches, mode, calibrate,
-                                     progress, estimate_options, normalize, time_major, timesteps)
+        run = _profile_spec_on_data(ms, hws, data, shape, batch_size, batches, mode, calibrate,
+                                    progress, estimate_options, normalize, time_major, timesteps)
+        run.settings["seed"] = seed  # of the random initialisation, where weights are random
+        return run
     batches = 1 if batches is None else batches
     shape = shape or ms.input_shape
     if shape is None:

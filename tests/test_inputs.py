@@ -339,6 +339,9 @@ def test_bad_data_is_one_error_line_naming_the_problem(convmod, tmp_path):
         (["profile", "convmod:make", "--model-arg", "width"], "width"),
         (["profile", "convmod:make", "--model-kwargs", tmp_path / "notes.txt"], "notes.txt"),
         (["profile", "sdt-1-64-tiny", "--model-arg", "nonsense_key=3"], "nonsense_key"),
+        (["profile", "convmod:make", "--normalize", "0.5,0.2"], "--normalize"),
+        (["profile", "convmod:make", "--time-major"], "--time-major"),
+        (["profile", "convmod:make", "--data", tmp_path / "ok.pt", "--input", "normal"], "--input"),
     ]
     for args, needle in cases:
         _bad(args, needle, out)
