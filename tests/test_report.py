@@ -104,7 +104,7 @@ EXPECTED = [
                            "fig3_firing_rates", "fig4_attention_vs_tokens",
                            "fig5_reference_models", "fig6_hardware_cost") for e in ("png", "pdf")),
     *(f"{s}.{e}" for s in ("attention_compare", "attention_vs_tokens", "reference_models",
-                           "hardware_cost")
+                           "hardware_cost", "published_rates")
       for e in ("csv", "md", "tex", "json")),
     "layers.csv", "layers.json", "layers_totals.tex", "firing_rates.csv",
     "attention_compare_paper.md", "attention_compare_paper.tex",

@@ -181,17 +181,27 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike, caption: str | None =
 
 
 def write_energy_report(report: EnergyReport, path: str | os.PathLike,
-                        caption: str | None = None) -> Path:
+                        caption: str | None = None, meta: dict[str, Any] | None = None) -> Path:
     """Write an :class:`EnergyReport` by suffix with its own writers: ``.csv`` the per-layer
     table (every hardware, pJ per sample), ``.json`` convention + totals + layers, ``.md``
-    totals (mJ) and the per-layer table, ``.tex`` the paper table (hardware rows, mJ)."""
+    totals (mJ) and the per-layer table, ``.tex`` the paper table (hardware rows, mJ).
+    ``meta`` (e.g. ``inputs``, ``samples``, ``batches``): top-level JSON entries, and lines
+    above the Markdown tables (scalars) and tables after them (DataFrames)."""
     fmt = format_of(path)
+    meta = meta or {}
     if fmt == "csv":
         report.to_csv(path)
     elif fmt == "json":
-        report.to_json(path)
+        _tables.write(path, _tables.to_json_text({**meta, **report.to_dict()}))
     elif fmt == "markdown":
-        _tables.write(path, report.to_markdown(layers=True))
+        head = "".join(f"- {k}: {v}\n" for k, v in meta.items() if not isinstance(v, (dict, pd.DataFrame)))
+        tail = ""
+        for k, v in meta.items():
+            if isinstance(v, dict):
+                v = v.get("totals")
+            if isinstance(v, pd.DataFrame):
+                tail += f"\n{k}:\n\n" + _tables.to_markdown(v)
+        _tables.write(path, (head + "\n" if head else "") + report.to_markdown(layers=True) + tail)
     else:
         report.to_latex(path, caption=caption)
     return Path(path)
