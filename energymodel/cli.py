@@ -232,9 +232,10 @@ def profile_cmd(
     energymodel profile mypkg.models:my_snn -c ckpt.pth --data val_subset.pt -b 32 -n 10
     energymodel profile mypkg.models:my_snn --data ./val_images/ --input-shape 3,224,224
       --normalize 0.5,0.25
-    energymodel profile spikingjelly.activation_based.model.spiking_resnet:spiking_resnet18
+    energymodel profile spikingjelly.activation_based.model.parametric_lif_net:MNISTNet
       --model-arg spiking_neuron=spikingjelly.activation_based.neuron:LIFNode
       --model-arg surrogate_function=spikingjelly.activation_based.surrogate:ATan()
+      --input-shape 1,28,28
     energymodel profile sdt-8-512 --rates table_s1.csv --hw cmos45nm
     """
     from .report import tables  # noqa: PLC0415
