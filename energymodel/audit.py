@@ -9,9 +9,11 @@ The literature convention (Spikformer, Spike-driven Transformer and peers; the `
 
 where ``dense_ops_l`` is what a dense layer of that shape does over all T timesteps (the
 ``dense_macs`` column) of every spike-driven synaptic and attention site, and ``r_l`` its input
-firing rate. Encoder MACs are charged as measured: on every timestep the encoder ran (the zoo's
-models and the official codes run the pixel-encoding convolution on all T copies of the image),
-or, with ``encoder="once"``, divided by T (an encoder charged once per image). E is affine in a
+firing rate. Encoder MACs (the first analog-input synaptic layer, :func:`encoder_site`) are charged as
+measured: on every timestep the encoder ran (the zoo's models and the official codes run the
+pixel-encoding convolution on all T copies of the image), or, with ``encoder="once"``, divided
+by T (an encoder charged once per image). Other analog-input MACs (a head reading averaged
+membranes) are charged as measured in both. E is affine in a
 uniform rate r, so the rate a published E implies is exact: r = (E - E(0)) / (E(1) - E(0)).
 
 Only the counting (:class:`~energymodel.Profile`) and pricing (:func:`energymodel.estimate`)
@@ -46,6 +48,7 @@ __all__ = [
     "implied_rate",
     "measured_rate",
     "audit",
+    "encoder_site",
     "published_table",
     "ENCODER",
 ]
@@ -164,11 +167,21 @@ def _spike_driven(lay: pd.DataFrame) -> pd.Series:
     return lay["kind"].isin(("synaptic", "attention")) & lay["in_kind"].isin(_SPIKE_KINDS)
 
 
+def encoder_site(profile: Profile) -> str | None:
+    """The encoder: the first synaptic site (in execution order) doing analog MACs, the
+    pixel-encoding layer of an SNN; ``None`` when there is none. Later analog-input sites (a
+    head on time-averaged membranes) are charged as measured in both encoder conventions."""
+    lay = profile.layers
+    enc = lay[lay["kind"].isin(("synaptic", "attention")) & ~_spike_driven(lay) & (lay["macs"] > 0)]
+    return str(enc["site"].iloc[0]) if len(enc) else None
+
+
 def apply_rates(profile: Profile, rules: Sequence[RateRule], *, encoder: str = "all",
                 timesteps: int | None = None) -> RatedProfile:
     """The profile with every spike-driven synaptic / attention site at the rate of the first
     rule that matches it (unmatched sites keep their measured rate). ``encoder="once"`` also
-    divides the MACs of analog-input sites by T (``timesteps``, default the profile's)."""
+    divides the MACs of the encoder (:func:`encoder_site`) by T (``timesteps``, default the
+    profile's): it ran on all T copies of the input, the convention charges it once."""
     if encoder not in ENCODER:
         raise UserError(f"unknown encoder convention {encoder!r}; use one of {', '.join(ENCODER)}")
     T = _timesteps(profile, timesteps)
@@ -194,9 +207,10 @@ def apply_rates(profile: Profile, rules: Sequence[RateRule], *, encoder: str = "
             raw.at[i, "acs_rate"] = rate * raw.at[i, "dense_macs"]
         rows.append({"site": site, "layer": layer, "dense_ops": float(lay.at[i, "dense_macs"]),
                      "measured_rate": measured, "rate": rate, "row": row})
-    if encoder == "once":
-        analog = lay["kind"].isin(("synaptic", "attention")).to_numpy() & ~spike
-        raw.loc[analog, "macs"] = raw.loc[analog, "macs"] / T
+    enc = encoder_site(profile)
+    if encoder == "once" and enc is not None:
+        i = int(np.flatnonzero(lay["site"].to_numpy() == enc)[0])
+        raw.at[i, "macs"] = raw.at[i, "macs"] / T
     d["layers"] = raw.to_dict(orient="list")
     rated = Profile.from_dict(d)
     table = pd.DataFrame(rows, columns=["site", "layer", "dense_ops", "measured_rate", "rate", "row"])
@@ -274,16 +288,23 @@ def audit(profile: Profile, published_mj: float,
           hardware: "Sequence[str | HardwareProfile]" = ("cmos45nm",), *,
           precision: str = "fp32", timesteps: int | None = None) -> pd.DataFrame:
     """What a published energy implies, per hardware profile: one row each with the encoder's
-    MACs and the spike-driven dense ops (per sample, all timesteps, and per step), the implied
+    MACs (:func:`encoder_site`; other analog-input MACs apart, charged as measured) and the
+    spike-driven dense ops (per sample, all timesteps, and per step), the implied
     uniform rate with the encoder on all T steps (``implied_rate``) and charged once
     (``implied_rate_encoder_once``), the measured equivalent rate, and the measured energy
-    (literature convention at the measured rates, and with exact SOPs), all per sample."""
+    (literature convention at the measured rates, and with exact SOPs), all per sample.
+    ``integer_input_share``: the fraction of those dense ops whose input is integer spikes
+    (sums of spikes, e.g. Spikformer's residuals); the rate convention counts one op per
+    non-zero input there, the exact count k ops for a value k, so the two energies part."""
     T = _timesteps(profile, timesteps)
     per = profile.per_sample()
     syn = per["kind"].isin(("synaptic", "attention"))
     spike = _spike_driven(per)
-    enc_macs = float(per.loc[syn & ~spike, "macs"].sum())
+    enc = encoder_site(profile)
+    enc_macs = float(per.loc[per["site"] == enc, "macs"].sum()) if enc else 0.0
+    other_macs = float(per.loc[syn & ~spike, "macs"].sum()) - enc_macs
     dense = float(per.loc[spike, "dense_macs"].sum())
+    integer = float(per.loc[spike & (per["in_kind"] == "integer"), "dense_macs"].sum())
     r_meas = measured_rate(profile)
     rows = []
     for hw in hardware:
@@ -297,8 +318,10 @@ def audit(profile: Profile, published_mj: float,
             "hardware": str(rep_rate.totals["hardware"].iloc[0]),
             "published_mj": float(published_mj),
             "T": T,
+            "encoder": enc or "",
             "encoder_macs": enc_macs,
             "encoder_macs_per_step": enc_macs / T,
+            "other_analog_macs": other_macs,
             "dense_ops": dense,
             "dense_ops_per_step": dense / T,
             "implied_rate": r_all,
@@ -307,6 +330,7 @@ def audit(profile: Profile, published_mj: float,
             "measured_mj_rate": float(rep_rate.totals["total_mj"].iloc[0]),
             "measured_mj_exact": float(rep_exact.totals["total_mj"].iloc[0]),
             "measured_spike_rate": float(profile.totals()["spike_rate"]),
+            "integer_input_share": integer / dense if dense > 0 else math.nan,
         })
     return pd.DataFrame(rows)
 

@@ -253,9 +253,10 @@ def profile_cmd(
     energymodel profile mypkg.models:my_snn -c ckpt.pth --data val_subset.pt -b 32 -n 10
     energymodel profile mypkg.models:my_snn --data ./val_images/ --input-shape 3,224,224
       --normalize 0.5,0.25
-    energymodel profile spikingjelly.activation_based.model.spiking_resnet:spiking_resnet18
+    energymodel profile spikingjelly.activation_based.model.parametric_lif_net:MNISTNet
       --model-arg spiking_neuron=spikingjelly.activation_based.neuron:LIFNode
       --model-arg surrogate_function=spikingjelly.activation_based.surrogate:ATan()
+      --input-shape 1,28,28
     energymodel profile sdt-8-512 --rates table_s1.csv --hw cmos45nm
     """
     from .report import tables  # noqa: PLC0415
@@ -409,14 +410,20 @@ def audit_cmd(
     typer.echo(f"{st['model']}: T={int(r0['T'])}, {st['samples']} sample(s), inputs: {st['inputs']}"
                + (f", weights {st['checkpoint']}" if st["checkpoint"] else
                   ", random weights" + (" (BatchNorm calibrated)" if st["calibrated_bn"] else "")))
-    typer.echo(f"encoder (analog-input) MACs per sample: {tables.format_si(r0['encoder_macs'])} "
-               f"({tables.format_si(r0['encoder_macs_per_step'])} per step); spike-driven dense "
+    typer.echo(f"encoder {r0['encoder'] or '(none)'}: {tables.format_si(r0['encoder_macs'])} MACs "
+               f"per sample ({tables.format_si(r0['encoder_macs_per_step'])} per step)"
+               + (f"; other analog-input MACs {tables.format_si(r0['other_analog_macs'])}"
+                  if r0["other_analog_macs"] else "") + "; spike-driven dense "
                f"ops: {tables.format_si(r0['dense_ops'])} ({tables.format_si(r0['dense_ops_per_step'])}"
                " per step)")
     typer.echo(f"published {mj:g} mJ per image, literature convention, precision {precision}:")
     shown = df[["hardware", "implied_rate", "implied_rate_encoder_once", "measured_rate",
                 "measured_mj_rate", "measured_mj_exact"]]
     typer.echo(tables.format_terminal(shown))
+    if r0["integer_input_share"] > 0:
+        typer.echo(f"warning: {r0['integer_input_share']:.0%} of the spike-driven dense ops read "
+                   "integer spikes (sums of spikes): rates count their non-zeros, the exact count "
+                   "k ops for a value k (measured_mj_exact)", err=True)
     for r in df.itertuples(index=False):
         for name, v in (("encoder on all T steps", r.implied_rate),
                         ("encoder charged once", r.implied_rate_encoder_once)):

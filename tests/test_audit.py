@@ -245,3 +245,32 @@ def test_sdt_8_512_reproduces_the_issue_figures():
     assert a["dense_ops_per_step"] / 1e9 == pytest.approx(8.17, abs=0.005)
     assert a["implied_rate"] == pytest.approx(0.099, abs=0.0005)
     assert a["implied_rate_encoder_once"] == pytest.approx(0.139, abs=0.0005)
+
+
+class _AnalogHead(torch.nn.Module):
+    """Encoder conv on T copies -> LIF -> mean over T (analog) -> linear head, run once."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.lif = em.LIF()
+        self.conv2 = torch.nn.Conv2d(4, 4, 3, padding=1, bias=False)
+        self.head = torch.nn.Linear(4 * 8 * 8, 5)
+
+    def forward(self, x):
+        x = x.unsqueeze(0).repeat(T, 1, 1, 1, 1)
+        y = self.lif((self.conv(x.flatten(0, 1)) * 4.0).reshape(T, x.shape[1], 4, 8, 8))
+        y = self.conv2(y.flatten(0, 1)).reshape(T, x.shape[1], 4, 8, 8)
+        return self.head(y.mean(0).flatten(1))
+
+
+def test_encoder_once_divides_only_the_encoder_not_an_analog_head():
+    torch.manual_seed(0)
+    p = em.profile(_AnalogHead(), torch.rand(2, 3, 8, 8))
+    a = audit(p, 1e-4, ["cmos45nm"]).iloc[0]
+    head = 256 * 5  # MACs, once per sample: the head reads the analog time-average
+    assert a["encoder"] == "conv:conv2d#0" and a["encoder_macs"] == T * ENC_MACS
+    assert a["other_analog_macs"] == head and a["dense_ops"] == T * DENSE["conv2"]
+    rep, _ = price_at_rates(p, uniform_rate(0.5), "cmos45nm", encoder="once")
+    want = E_MAC * (ENC_MACS + head) + E_AC * 0.5 * T * DENSE["conv2"]
+    assert rep.totals["total_mj"].iloc[0] == pytest.approx(want / 1e9, rel=1e-12)
