@@ -320,12 +320,7 @@ def test_cli_profile_prints_and_writes_the_hardware_cost(tmp_path):
     assert "Hardware cost (estimate" in out.read_text()
 
 
-def test_tex_output_carries_the_cost_table(tmp_path):
-    from energymodel.report.tables import write_energy_report
 
-    rep = em.estimate(chain_profile([64, 32]), ["loihi", "truenorth"])
-    path = write_energy_report(rep, tmp_path / "t.tex", caption="x")
-    text = path.read_text()
-    assert text.count(r"\begin{table}") == 2 and "tab:hardware_cost" in text
+def test_max_chips_below_one_is_refused():
     with pytest.raises(ValueError, match="max_chips"):
         mapping.map_network(chain_profile([64, 32]), LOIHI, max_chips=0)
