@@ -179,8 +179,7 @@ def write_energy_report(report: EnergyReport, path: str | os.PathLike,
                         caption: str | None = None) -> Path:
     """Write an :class:`EnergyReport` by suffix with its own writers: ``.csv`` the per-layer
     table (every hardware, pJ per sample), ``.json`` convention + totals + layers, ``.md``
-    totals (mJ), the per-layer table and the hardware cost, ``.tex`` the paper table (hardware
-    rows, mJ) and the hardware-cost table."""
+    totals (mJ) and the per-layer table, ``.tex`` the paper table (hardware rows, mJ)."""
     fmt = format_of(path)
     if fmt == "csv":
         report.to_csv(path)
@@ -188,12 +187,6 @@ def write_energy_report(report: EnergyReport, path: str | os.PathLike,
         report.to_json(path)
     elif fmt == "markdown":
         _tables.write(path, report.to_markdown(layers=True))
-    elif len(report.hardware_cost):  # the paper table, then the hardware-cost table
-        cost = hardware_cost_table(report)
-        _tables.write(path, report.to_latex(caption=caption) + "\n" + _tables.to_latex(
-            cost, caption="Hardware cost per sample, an estimate (energymodel.mapping): cores, "
-            "chips, latency (ms), static / dynamic / total energy (mJ), EDP (mJ ms).",
-            label="tab:hardware_cost"))
     else:
         report.to_latex(path, caption=caption)
     return Path(path)
