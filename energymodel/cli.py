@@ -80,6 +80,11 @@ def hw_show(name: str = typer.Argument(..., help="profile name or path to a YAML
             if key in entry:
                 for i, ln in enumerate(str(entry[key]).strip().splitlines()):
                     typer.echo(f"      {key + ':' if i == 0 else '':<12} {ln.strip()}")
+    for section in ("capacity", "timing", "power"):  # hardware cost (energymodel.mapping)
+        for k, e in (p.data.get(section) or {}).items():
+            rng = f" [{e['low']:g} .. {e['high']:g}]" if "low" in e or "high" in e else ""
+            val = f"{str(e['value']):>9}" if isinstance(e["value"], bool) else f"{e['value']:>9g}"
+            typer.echo(f"  {section + '.' + k:<34} {val} {e['unit']}{rng}  -- {e['citation']}")
 
 
 def _raw_entry(p: "_hw.HardwareProfile", section: str, name: str, precision: str) -> dict:
