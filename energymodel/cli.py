@@ -301,6 +301,9 @@ def compare_cmd(
     _check_compare_args(tokens, dim, heads, timesteps, rate, seed, memory_budget)
     df = compare_attention(tokens, dim, heads, timesteps, hw, rate=rate, seed=seed, mode=mode,
                            sops=sops, precision=precision)
+    from .checks import check_finite  # noqa: PLC0415
+
+    check_finite(df, "attention comparison")
     typer.echo(df.attrs["caption"] + "\n")
     typer.echo(tables.format_terminal(tables.transpose(df, "mechanism")))
     if out is not None:
