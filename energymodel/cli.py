@@ -80,6 +80,11 @@ def hw_show(name: str = typer.Argument(..., help="profile name or path to a YAML
             if key in entry:
                 for i, ln in enumerate(str(entry[key]).strip().splitlines()):
                     typer.echo(f"      {key + ':' if i == 0 else '':<12} {ln.strip()}")
+    for section in ("capacity", "timing", "power"):  # hardware cost (energymodel.mapping)
+        for k, e in (p.data.get(section) or {}).items():
+            rng = f" [{e['low']:g} .. {e['high']:g}]" if "low" in e or "high" in e else ""
+            val = f"{str(e['value']):>9}" if isinstance(e["value"], bool) else f"{e['value']:>9g}"
+            typer.echo(f"  {section + '.' + k:<34} {val} {e['unit']}{rng}  -- {e['citation']}")
 
 
 def _raw_entry(p: "_hw.HardwareProfile", section: str, name: str, precision: str) -> dict:
@@ -494,6 +499,9 @@ def compare_cmd(
     _check_compare_args(tokens, dim, heads, timesteps, rate, seed, memory_budget)
     df = compare_attention(tokens, dim, heads, timesteps, hw, rate=rate, seed=seed, mode=mode,
                            sops=sops, precision=precision)
+    from .checks import check_finite  # noqa: PLC0415
+
+    check_finite(df, "attention comparison")
     typer.echo(df.attrs["caption"] + "\n")
     typer.echo(tables.format_terminal(tables.transpose(df, "mechanism")))
     if out is not None:

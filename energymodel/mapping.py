@@ -194,6 +194,8 @@ def map_network(profile: Profile, hw: HardwareProfile, timesteps: int | None = N
 
     ``timesteps``: T (default: the largest ``timesteps`` of the profile's neuron sites, else 1).
     A capacity violation is reported (``fits=False`` and a note), never raised."""
+    if max_chips < 1:
+        raise ValueError(f"map_network: max_chips must be >= 1, got {max_chips}")
     df = profile.per_sample().reset_index(drop=True)
     if timesteps is None:
         tcol = df.loc[df["kind"] == "neuron", "timesteps"]

@@ -339,6 +339,7 @@ def test_atomic_directory_replaces_the_set_whole_or_not_at_all(tmp_path):
         (t / "a.csv").write_text("1")
         (t / "b.csv").write_text("1")
     (out / "mine.txt").write_text("user notes")
+    (out / ".a.csv.1.x.tmp").write_text("half-written by an old, killed run")
     os.chmod(out, 0o750)
     before = _snapshot(out)
     with pytest.raises(RuntimeError):
@@ -352,6 +353,7 @@ def test_atomic_directory_replaces_the_set_whole_or_not_at_all(tmp_path):
     assert (out / "a.csv").read_text() == "3" and (out / "c.csv").read_text() == "3"
     assert (out / "mine.txt").read_text() == "user notes"  # nothing lost
     assert (out / "b.csv").read_text() == "1"
+    assert not (out / ".a.csv.1.x.tmp").exists()  # an old temporary is not carried over
     assert _mode(out) == 0o750
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]  # no temporaries
 

@@ -82,13 +82,18 @@ def test_unit_as_a_list_is_a_problem_not_a_type_error(tmp_path, monkeypatch):
         load_hardware_text(bad, "x.yaml")
     # one such file on the search path leaves every other profile listed
     (tmp_path / "listunit.yaml").write_text(bad)
-    r = _cli("hw", "list", env={"ENERGYMODEL_HWPROFILES": str(tmp_path)})
-    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    from typer.testing import CliRunner
+
+    from energymodel.cli import app
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["hw", "list"], env={"ENERGYMODEL_HWPROFILES": str(tmp_path)})
+    assert r.exit_code == 0 and r.exception is None, r.output
     assert "listunit" in r.stdout and "INVALID" in r.stdout
     for n in SHIPPED:
         assert any(ln.startswith(n) and "INVALID" not in ln for ln in r.stdout.splitlines())
-    r = _cli("hw", "show", str(tmp_path / "listunit.yaml"))
-    assert r.returncode == 2 and r.stderr.startswith("error:") and len(r.stderr.splitlines()) == 1
+    r = runner.invoke(app, ["hw", "show", str(tmp_path / "listunit.yaml")])
+    assert r.exit_code == 2 and r.stderr.startswith("error:") and len(r.stderr.splitlines()) == 1
 
 
 @pytest.mark.parametrize("old,new,field", [

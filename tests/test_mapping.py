@@ -318,3 +318,9 @@ def test_cli_profile_prints_and_writes_the_hardware_cost(tmp_path):
     assert "latency_ms" in text and "loihi" in text and "truenorth" in text
     assert "truenorth: estimate;" in text
     assert "Hardware cost (estimate" in out.read_text()
+
+
+
+def test_max_chips_below_one_is_refused():
+    with pytest.raises(ValueError, match="max_chips"):
+        mapping.map_network(chain_profile([64, 32]), LOIHI, max_chips=0)
