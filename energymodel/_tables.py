@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -21,6 +22,9 @@ __all__ = [
     "SIG",
     "pick_energy_unit",
     "pick_count_scale",
+    "pick_time_unit",
+    "human_frame",
+    "whole",
     "format_sig",
     "energy_columns",
     "column_groups",
@@ -84,11 +88,24 @@ def pick_count_scale(values: Any) -> tuple[str, float]:
     return _pick(values, COUNT_SCALES)
 
 
+#: readable time units and their size in seconds, smallest first
+TIME_UNITS: tuple[tuple[str, float], ...] = (("ns", 1e-9), ("µs", 1e-6), ("ms", 1e-3), ("s", 1.0))
+
+
+def pick_time_unit(values_s: Any) -> tuple[str, float]:
+    """The one readable unit (ns, µs, ms, s) for a set of durations in seconds, by the same
+    rule as :func:`pick_energy_unit`. Returns ``(unit, seconds per unit)``."""
+    a = np.asarray(pd.to_numeric(pd.Series(np.ravel(np.asarray(values_s, dtype=object))),
+                                 errors="coerce"), dtype=float) * 1e9
+    u, f = _pick(a, tuple((u, f * 1e9) for u, f in TIME_UNITS))
+    return u, f / 1e9
+
+
 def format_sig(x: Any, sig: int = SIG) -> str:
     """A human number: ``sig`` significant figures (trailing zeros kept: ``9.10``), no exponent
     between 1e-3 and 1e6, otherwise ``1.23e-05``; integers (Python or numpy ints) as they are;
-    NaN / None as ``-``; booleans as yes / no; text as it is."""
-    if x is None:
+    NaN / None / ``pd.NA`` as ``-``; booleans as yes / no; text as it is."""
+    if x is None or x is pd.NA:
         return "-"
     if isinstance(x, (bool, np.bool_)):
         return "yes" if x else "no"
@@ -132,6 +149,37 @@ def energy_columns(df: pd.DataFrame, headers: dict[str, str] | None = None,
         h = headers.get(c, str(c)[: -len(suffix)] if c in ecols else str(c))
         ren[c] = f"{h} ({u})" if c in ecols else h
     return out.rename(columns=ren), u
+
+
+def whole(values: Any) -> pd.Series:
+    """Whole numbers (counts of cores, chips, steps) as a nullable integer column, so that they
+    print as ``105``, not ``105.0``; missing values print as ``-``."""
+    return pd.Series([pd.NA if v is None or (isinstance(v, float) and math.isnan(v)) else int(v)
+                      for v in np.ravel(np.asarray(values, dtype=object))], dtype="Int64")
+
+
+def _words(name: str) -> str:
+    text = str(name).replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def human_frame(df: pd.DataFrame, headers: dict[str, str] | None = None,
+                unit: str | None = None) -> tuple[pd.DataFrame, str]:
+    """Any API table for people: its ``*_mj`` and ``*_pj`` columns in ONE readable energy unit
+    named in their headers (:func:`energy_columns`), other snake_case names as words
+    (``measured_rate`` -> ``Measured rate``) unless ``headers`` names them. Returns
+    ``(table, unit)``."""
+    out = df.copy()
+    ren: dict[Any, str] = {}
+    for c in out.columns:
+        if str(c).endswith("_mj"):
+            out[c] = pd.to_numeric(out[c], errors="coerce") * 1e9
+            ren[c] = str(c)[:-3] + "_pj"
+    out = out.rename(columns=ren)
+    given = {ren.get(k, k): v for k, v in (headers or {}).items()}
+    names = {c: given.get(c, _words(str(c)[:-3] if str(c).endswith("_pj") else c))
+             for c in out.columns}
+    return energy_columns(out, names, unit=unit)
 
 
 def _cells(df: pd.DataFrame, fmt: Callable[[Any], str]) -> list[list[str]]:
@@ -285,7 +333,29 @@ def latex_tabular_columns(text: str) -> list[int]:
             re.findall(r"\\begin\{tabular\}\{([^}]*)\}", text)]
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+def csv_safe(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula (it begins with ``= + - @``, a tab
+    or a carriage return) gets a leading ``'``; numbers, and text that is a plain number such
+    as ``-1.5``, are left as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.match(value):
+        return "'" + value
+    return value
+
+
 def to_csv_text(df: pd.DataFrame) -> str:
+    """CSV without the index; text cells that could start a spreadsheet formula are escaped
+    (see :func:`csv_safe`), column names included."""
+    text_cols = [c for c in df.columns
+                 if df[c].dtype == object or pd.api.types.is_string_dtype(df[c])]
+    if text_cols or any(isinstance(c, str) and csv_safe(c) != c for c in df.columns):
+        df = df.copy()
+        for c in text_cols:
+            df[c] = df[c].map(csv_safe)
+        df.columns = [csv_safe(c) if isinstance(c, str) else c for c in df.columns]
     return df.to_csv(index=False)
 
 

@@ -13,6 +13,9 @@ Rules of the extractor (keep them when adding README sections):
   folder: ``mypkg.models:my_snn`` is a small conv + LIF network (``SUBSTITUTE`` below), with
   its ``ckpt.pth`` and a ``mychip.yaml`` copied from cmos45nm. ImageNet-size shapes are shrunk
   by ``SUBSTITUTE`` so the test stays under a minute; the options themselves are unchanged.
+* ``--data`` examples run on stand-ins too: ``val_subset.pt`` (8 random images), an image
+  folder ``val_images/`` (two classes of small PNGs), ``mypkg.data:make_loader`` (a list of
+  batches); ``--rates table_s1.csv`` reads a one-row rates file. Batch counts are shrunk.
 * ``SKIP`` lists commands not run here, each with the test that covers it.
 """
 
@@ -42,6 +45,8 @@ SUBSTITUTE = [
     ("--tokens 1024", "--tokens 32"),
     ("--dim 512", "--dim 32"),
     ("--heads 8", "--heads 4"),
+    ("mypkg.data:make_loader", "readme_pkg.data:make_loader"),
+    ("-b 32 -n 10", "-b 2 -n 2"),
 ]
 #: commands not run here, and the test that runs them
 SKIP = {
@@ -60,6 +65,15 @@ MY_SNN = textwrap.dedent('''
                           nn.Linear(8, 10))
         m.input_shape = (3, 32, 32)
         return m
+''')
+
+DATA = textwrap.dedent('''
+    import torch
+
+    def make_loader(batch_size=2):
+        """A stand-in for the README's data module: two batches of random images."""
+        g = torch.Generator().manual_seed(0)
+        return [torch.rand(batch_size, 3, 32, 32, generator=g) for _ in range(2)]
 ''')
 
 
@@ -121,6 +135,7 @@ def workdir(tmp_path, monkeypatch):
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
     (pkg / "models.py").write_text(MY_SNN)
+    (pkg / "data.py").write_text(DATA)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COLUMNS", "100")
@@ -130,6 +145,16 @@ def workdir(tmp_path, monkeypatch):
     torch.save(my_snn().state_dict(), tmp_path / "ckpt.pth")
     chip = (ROOT / "hwprofiles" / "cmos45nm.yaml").read_text()
     (tmp_path / "mychip.yaml").write_text(chip.replace("name: cmos45nm", "name: mychip", 1))
+    # --data stand-ins: a tensor file, an image folder (class subfolders of PNGs), a rates file
+    torch.save(torch.rand(8, 3, 32, 32), tmp_path / "val_subset.pt")
+    from PIL import Image
+
+    for cls in ("a", "b"):
+        (tmp_path / "val_images" / cls).mkdir(parents=True)
+        for k in range(2):
+            px = (torch.rand(40, 40, 3) * 255).to(torch.uint8).numpy()
+            Image.fromarray(px).save(tmp_path / "val_images" / cls / f"{k}.png")
+    (tmp_path / "table_s1.csv").write_text("# pattern,rate\n.*,0.15\n")
     return tmp_path
 
 
@@ -144,6 +169,8 @@ def test_readme_python_runs(code, line, workdir):
 def test_readme_command_runs(cmd, workdir):
     if cmd in SKIP:
         pytest.skip(SKIP[cmd])
+    if "spikingjelly." in cmd:
+        pytest.importorskip("spikingjelly.activation_based.model.parametric_lif_net")
     from energymodel.cli import app
 
     run = cmd

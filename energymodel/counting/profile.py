@@ -52,6 +52,10 @@ class Profile:
         unrecognized: aten ops that ran, do compute, and have no count rule: name -> calls.
             They are listed, never silently counted as zero.
         batch_rates: optional per-batch firing rates (``batch, site, rate``) for spread statistics.
+        model_info: what the profiler noted about the model, for :meth:`diagnostics`:
+            ``neurons`` (recognised neuron modules), ``uncalibrated_bn`` (BatchNorm layers whose
+            running statistics were still their initial values), ``root_calls`` (model calls
+            counted), ``calls_per_sample``.
     """
 
     def __init__(
@@ -61,6 +65,7 @@ class Profile:
         steps: pd.DataFrame | None = None,
         unrecognized: dict[str, int] | None = None,
         batch_rates: pd.DataFrame | None = None,
+        model_info: dict[str, Any] | None = None,
     ) -> None:
         missing = [c for c in list(ID_COLUMNS) + list(COUNT_COLUMNS) if c not in raw.columns]
         if missing:
@@ -81,6 +86,7 @@ class Profile:
         self._steps = steps.reset_index(drop=True)
         self.unrecognized: dict[str, int] = dict(unrecognized or {})
         self._batch_rates = batch_rates
+        self.model_info: dict[str, Any] = dict(model_info or {})
 
     # ----------------------------------------------------------------- views
     @property
@@ -188,7 +194,8 @@ class Profile:
                 offset = int(p["batch"].max()) + 1 if len(p) else offset
                 shifted.append(p)
             br = pd.concat(shifted, ignore_index=True)
-        return Profile(raw, self.samples + other.samples, steps, unrec, br)
+        return Profile(raw, self.samples + other.samples, steps, unrec, br,
+                       model_info=_merge_info(self.model_info, other.model_info))
 
     def __add__(self, other: "Profile") -> "Profile":
         return self.merge(other)
@@ -202,6 +209,7 @@ class Profile:
             "layers": self._raw.to_dict(orient="list"),
             "steps": self._steps.to_dict(orient="list"),
             "unrecognized": self.unrecognized,
+            "model_info": self.model_info,
         }
         if self._batch_rates is not None:
             d["batch_rates"] = self._batch_rates.to_dict(orient="list")
@@ -218,6 +226,7 @@ class Profile:
             pd.DataFrame(d["steps"]),
             d.get("unrecognized"),
             pd.DataFrame(br) if br is not None else None,
+            model_info=d.get("model_info"),
         )
 
     def to_json(self, path: str | None = None) -> str:
@@ -237,6 +246,14 @@ class Profile:
                 s = f.read()
         return cls.from_dict(json.loads(s))
 
+    def diagnostics(self) -> pd.DataFrame:
+        """Plausibility warnings: ``DataFrame(level, site, message, check)``, one row each
+        (silent or saturated layers, ACs above dense MACs, ops without a rule, uncalibrated
+        random weights, neurons that never ran). See :mod:`energymodel.diagnostics`."""
+        from ..diagnostics import diagnose  # noqa: PLC0415  (the checks read this profile)
+
+        return diagnose(self)
+
     def __repr__(self) -> str:
         t = self.totals()
         return (
@@ -244,3 +261,16 @@ class Profile:
             f"dense_macs={t['dense_macs']:.4g}, macs={t['macs']:.4g}, acs={t['acs']:.4g}, "
             f"neuron_updates={t['neuron_updates']:.4g}, spike_rate={t['spike_rate']:.4g})"
         )
+
+
+def _merge_info(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Union of name lists (order kept), sums of ``root_calls``; other keys from ``a`` first."""
+    out = dict(b)
+    out.update(a)
+    for k in set(a) | set(b):
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, list) or isinstance(vb, list):
+            out[k] = list(dict.fromkeys(list(va or []) + list(vb or [])))
+        elif k == "root_calls":
+            out[k] = int(va or 0) + int(vb or 0)
+    return out

@@ -52,10 +52,15 @@ def check_output_path(path: str | os.PathLike | None) -> str | None:
     unknown suffix or a missing folder raises :class:`UserError`."""
     if path is None:
         return None
+    if Path(path).is_dir():
+        raise UserError(f"cannot write {str(path)!r}: it is a directory; give a file name")
     fmt = format_of(path)
     folder = Path(path).parent
     if not folder.is_dir():
         raise UserError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
+    from .._io import check_writable  # noqa: PLC0415  (a directory, a read-only folder)
+
+    check_writable(path)
     return fmt
 
 
@@ -205,18 +210,33 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike, caption: str | None =
 
 
 def write_energy_report(report: EnergyReport, path: str | os.PathLike,
-                        caption: str | None = None) -> Path:
+                        caption: str | None = None, meta: dict[str, Any] | None = None) -> Path:
     """Write an :class:`EnergyReport` by suffix with its own writers: ``.csv`` the per-layer
     table (every hardware, pJ per sample), ``.json`` convention + totals + layers, ``.md``
     totals and the per-layer table, ``.tex`` the paper table (hardware rows); Markdown and
-    LaTeX in one readable unit per table, named in the headers."""
+    LaTeX in one readable unit per table, named in the headers. ``meta`` (e.g. ``inputs``,
+    ``samples``, ``batches``): top-level JSON entries, and lines above the Markdown tables
+    (scalars) and tables after them (DataFrames, for people: one unit, human headers)."""
     fmt = format_of(path)
+    meta = meta or {}
     if fmt == "csv":
         report.to_csv(path)
     elif fmt == "json":
-        report.to_json(path)
+        _tables.write(path, _tables.to_json_text({**meta, **report.to_dict()}))
     elif fmt == "markdown":
-        _tables.write(path, report.to_markdown(layers=True))
+        head = "".join(f"- {k}: {v}\n" for k, v in meta.items() if not isinstance(v, (dict, pd.DataFrame)))
+        tail = ""
+        for k, v in meta.items():
+            if isinstance(v, dict):
+                v = v.get("totals")
+                if isinstance(v, pd.DataFrame) and "measured_mj" in v.columns:  # --rates
+                    tail += f"\n{k} ({meta[k].get('file', '')}):\n\n" + _tables.to_markdown(
+                        at_rates_view(v))
+                    continue
+            if isinstance(v, pd.DataFrame):
+                hv, hu = _tables.human_frame(v)
+                tail += f"\n{k}:\n\n" + _tables.to_markdown(hv)
+        _tables.write(path, (head + "\n" if head else "") + report.to_markdown(layers=True) + tail)
     else:
         report.to_latex(path, caption=caption)
     return Path(path)
@@ -246,3 +266,60 @@ def transpose(df: pd.DataFrame, key: str) -> pd.DataFrame:
     for c in t.columns[1:]:
         t[c] = pd.to_numeric(t[c], errors="coerce")
     return t
+
+
+def hardware_cost_table(report: EnergyReport) -> pd.DataFrame:
+    """``report.hardware_cost`` for people, per sample (:meth:`EnergyReport.human_hardware_cost`:
+    cores, chips, fits, latency and energies each in one readable unit named in the headers,
+    EDP; notes left out: print them apart)."""
+    return report.human_hardware_cost()[0]
+
+
+def at_rates_view(totals: pd.DataFrame, scale_counts: bool = True) -> pd.DataFrame:
+    """The at-rates totals of ``profile --rates`` for people: per chip the energy at the rates
+    of the file and the measured one in one readable unit, MACs and SOPs per sample (in the
+    scale their header names, e.g. ``MACs (k)``, unless ``scale_counts`` is false).
+    ``totals``: :func:`totals_table` with a ``measured_mj`` column."""
+    t = pd.DataFrame({"hardware": totals["hardware"], "at_rates_mj": totals["total_mj"],
+                      "measured_mj": totals["measured_mj"]})
+    t = _tables.human_frame(t, {"hardware": "Chip", "at_rates_pj": "At the rates",
+                                "measured_pj": "Measured"})[0]
+    for name, col in (("MACs", "macs"), ("SOPs", "sops")):
+        v = totals[col].astype(float).to_numpy()
+        s, f = _tables.pick_count_scale(v) if scale_counts else ("", 1.0)
+        t[f"{name} ({s})" if s else name] = v / f
+    return t
+
+
+def audit_view(df: pd.DataFrame) -> pd.DataFrame:
+    """The ``audit`` table for people: per chip the uniform rate the published energy implies
+    (encoder on all T steps / charged once), the measured rate, and our energy at the measured
+    rates and with exact SOPs in one readable unit."""
+    t = df[["hardware", "implied_rate", "implied_rate_encoder_once", "measured_rate",
+            "measured_mj_rate", "measured_mj_exact"]].rename(
+        columns={"measured_mj_rate": "at_rate_mj", "measured_mj_exact": "exact_mj"})
+    return _tables.human_frame(t, {"hardware": "Chip", "implied_rate": "Implied rate",
+                                   "implied_rate_encoder_once": "Implied, encoder once",
+                                   "measured_rate": "Measured rate",
+                                   "at_rate_pj": "At measured rate",
+                                   "exact_pj": "Exact SOPs"})[0]
+
+
+def published_view(df: pd.DataFrame) -> list[HumanTable]:
+    """The published-rates table for people (the sources go to the caption), as two tables
+    keyed by model: the rates (T, the uniform rates the published energy implies, the one
+    measured) and the energies per image (published, ours with exact SOPs, ours at the
+    measured rates) in one readable unit."""
+    t = df[["model", "T", "published_mj", "implied_rate", "implied_rate_encoder_once",
+            "measured_rate", "measured_mj", "measured_mj_rate"]].rename(
+        columns={"measured_mj_rate": "at_rate_mj"})
+    t["T"] = _tables.whole(t["T"]).array  # whole steps; "-" where the model was not run
+    h, _ = _tables.human_frame(t, {"model": "Model", "published_pj": "Published",
+                                   "implied_rate": "Implied rate",
+                                   "implied_rate_encoder_once": "Implied, encoder once",
+                                   "measured_rate": "Measured rate", "measured_pj": "Measured",
+                                   "at_rate_pj": "At measured rate"})
+    energy = [c for c in h.columns if c.endswith("J)")]
+    rates = [c for c in h.columns if c not in energy]
+    return [HumanTable(h[rates], "Firing rates"), HumanTable(h[["Model", *energy]],
+                                                             "Energy per image")]

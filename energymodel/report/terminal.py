@@ -23,7 +23,8 @@ import pandas as pd
 
 from .. import _tables
 
-__all__ = ["render", "format_count", "format_rate", "layer_view", "totals_view", "terminal_width"]
+__all__ = ["render", "format_count", "format_rate", "layer_view", "totals_view",
+           "hardware_cost_view", "terminal_width"]
 
 
 def terminal_width(width: int | None = None) -> int:
@@ -231,6 +232,50 @@ def totals_view(report: Any, labels: dict[str, str] | None = None,
     fmts = {"MACs": format_count, "SOPs": format_count}
     return t, u, dict(keep=energy, drop=["MACs priced on", "SOPs", "MACs"], name_column="chip",
                       formats=fmts)
+
+
+def hardware_cost_view(report: Any, labels: dict[str, str] | None = None,
+                       unit: str | None = None) -> tuple[pd.DataFrame, str, dict[str, Any]]:
+    """The hardware-cost estimate per chip for people
+    (:meth:`~energymodel.EnergyReport.human_hardware_cost`): cores, chips, fits, latency and
+    static / dynamic / total energy, each in one readable unit, and the EDP; the energies are
+    never dropped for width. Returns ``(table, energy unit, render_kwargs)``."""
+    t, u = report.human_hardware_cost(unit=unit)
+    labels = labels or {}
+    t.insert(0, "chip", [labels.get(h, h) for h in t.pop("Hardware")])
+    t.columns = [c.replace(" (", "\n(") for c in t.columns]
+    energy = [c for c in t.columns if c.endswith(f"({u})")]
+    edp = [c for c in t.columns if c.startswith("EDP")]
+    return t, u, dict(keep=energy, drop=[*edp, "Chips", "Cores"], name_column="chip")
+
+
+def at_rates_view(totals: pd.DataFrame, labels: dict[str, str] | None = None
+                  ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """``profile --rates`` on the terminal: per chip the energy at the rates of the file next
+    to the measured one (one unit), MACs and SOPs. ``totals``: :func:`tables.totals_table`
+    with ``measured_mj``. Returns ``(table, render_kwargs)``."""
+    from .tables import at_rates_view as _view  # noqa: PLC0415
+
+    t = _view(totals, scale_counts=False)
+    t["Chip"] = [(labels or {}).get(h, h) for h in t["Chip"]]
+    t.columns = [c.replace(" (", "\n(") for c in t.columns]
+    energy = [c for c in t.columns if c.endswith("J)")]
+    return t, dict(keep=energy, drop=["SOPs", "MACs"], name_column="Chip",
+                   formats={"MACs": format_count, "SOPs": format_count})
+
+
+def audit_view(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """``energymodel audit`` on the terminal (:func:`tables.audit_view`): rates to three
+    decimals, energies in one unit. Returns ``(table, render_kwargs)``."""
+    from .tables import audit_view as _view  # noqa: PLC0415
+
+    t = _view(df)
+    rates = [c for c in t.columns if c != "Chip" and not c.endswith("J)")]
+    t.columns = [c.replace(" (", "\n(").replace(", ", ",\n") for c in t.columns]
+    rates = [c.replace(" (", "\n(").replace(", ", ",\n") for c in rates]
+    energy = [c for c in t.columns if c.endswith("J)")]
+    return t, dict(keep=energy + rates, name_column="Chip",
+                   formats={c: format_rate for c in rates})
 
 
 def show_comparison(table: pd.DataFrame, width: int | None = None) -> str:
