@@ -21,7 +21,7 @@ from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatc
 
 from .columns import COUNT_COLUMNS, ID_COLUMNS, STATIC_COLUMNS
 from .neurons import NeuronAdapter, find_adapter
-from .operands import F64, CountOptions, exact_sum_dims
+from .operands import F64, CountOptions, exact_sum, exact_sum_dims
 from .profile import Profile
 from .rules import IGNORED_OPS, OpCount, RuleContext, rule_for
 
@@ -36,6 +36,7 @@ _INDEX_CACHE: dict[tuple, torch.Tensor] = {}
 class _Site:
     __slots__ = (
         "key", "layer", "module_type", "op", "kind", "calls", "host", "static", "acc", "steps_T", "step_spikes", "step_updates",
+        "sample",
     )
 
     def __init__(self, key: str, layer: str, module_type: str, op: str, kind: str) -> None:
@@ -47,6 +48,7 @@ class _Site:
         self.steps_T = 0
         self.step_spikes: torch.Tensor | None = None
         self.step_updates: list[float] = []
+        self.sample = -1  # the sample (root-call group) of the last call, for state_changes
 
     def add_dev(self, dev: dict[str, Any]) -> None:
         names, vals = [], []
@@ -70,11 +72,12 @@ class _Site:
 
 
 class _Frame:
-    __slots__ = ("name", "module", "ordinals", "adapter")
+    __slots__ = ("name", "module", "ordinals", "adapter", "pre_state")
 
     def __init__(self, name: str, module: nn.Module, adapter: NeuronAdapter | None) -> None:
         self.name, self.module, self.adapter = name, module, adapter
         self.ordinals: dict[str, int] = defaultdict(int)
+        self.pre_state: torch.Tensor | None = None
 
 
 class _CountingMode(TorchDispatchMode):
@@ -87,7 +90,7 @@ class _CountingMode(TorchDispatchMode):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         p = self.prof
-        if p._suspended or p._neuron_depth or not p._stack:
+        if p._suspended or (p._neuron_depth and not p._synapse_depth) or not p._stack:
             return out
         entry = self._entries.get(func)
         if entry is None:
@@ -171,6 +174,7 @@ class Profiler:
         self._sites: dict[str, _Site] = {}
         self._stack: list[_Frame] = []
         self._neuron_depth = 0
+        self._synapse_depth = 0
         self._mode_out = False
         self._suspended = False
         self._unrecognized: dict[str, int] = defaultdict(int)
@@ -183,6 +187,9 @@ class Profiler:
             raise RuntimeError("Profiler is already active")
         self._clear()
         weights = {p.untyped_storage().data_ptr() for p in self.model.parameters()}
+        from ..neurobench import model_statistics  # noqa: PLC0415  (sizes for Footprint)
+
+        self._model_stats = model_statistics(self.model, lazy=True)
         self._ctx = RuleContext(self.options, weights)
         self._adapters: dict[nn.Module, NeuronAdapter] = {}
         try:
@@ -207,6 +214,7 @@ class Profiler:
             self._remove_hooks()
             self._stack.clear()
             self._neuron_depth = 0
+            self._synapse_depth = 0
             self._active = False
 
     def _remove_hooks(self) -> None:
@@ -222,29 +230,37 @@ class Profiler:
             if adapter is not None:
                 self._adapters[m] = adapter
                 inside_neuron.update(c for c in m.modules() if c is not m)
+            # a weight layer inside a neuron (snntorch RLeaky's recurrent Linear) is a synapse:
+            # counted, although the neuron's own arithmetic is not
+            synapse = m in inside_neuron and _is_weight_layer(m)
             self._handles.append(
-                m.register_forward_pre_hook(self._make_pre(name, m), with_kwargs=True)
+                m.register_forward_pre_hook(self._make_pre(name, m, synapse), with_kwargs=True)
             )
             self._handles.append(
-                m.register_forward_hook(self._make_post(m), always_call=True)
+                m.register_forward_hook(self._make_post(m, synapse), always_call=True)
             )
 
-    def _make_pre(self, name: str, m: nn.Module):
+    def _make_pre(self, name: str, m: nn.Module, synapse: bool = False):
         is_root = m is self.model
         adapter = self._adapters.get(m)
 
         def pre(module, inputs, kwargs):
             if is_root and not self._stack:
                 self._count_samples(tuple(inputs) + tuple(kwargs.values()))
-            self._stack.append(_Frame(name, module, adapter))
+            frame = _Frame(name, module, adapter)
+            self._stack.append(frame)
+            if synapse and self._neuron_depth:
+                self._synapse_depth += 1
+                self._enter_mode()
             if adapter is not None:
                 if self._neuron_depth == 0:
                     self._leave_mode()
+                    frame.pre_state = adapter.state(module)  # a reference: frameworks rebind
                 self._neuron_depth += 1
 
         return pre
 
-    def _make_post(self, m: nn.Module):
+    def _make_post(self, m: nn.Module, synapse: bool = False):
         is_root = m is self.model
 
         def post(module, inputs, output):
@@ -252,6 +268,10 @@ class Profiler:
             if not self._stack or self._stack[-1].module is not module:
                 return
             frame = self._stack.pop()
+            if synapse and self._synapse_depth:
+                self._synapse_depth -= 1
+                if self._synapse_depth == 0 and self._neuron_depth:
+                    self._leave_mode()
             if frame.adapter is not None:
                 self._neuron_depth -= 1
                 if self._neuron_depth == 0:
@@ -338,6 +358,7 @@ class Profiler:
                 for c in ("neuron_updates", "out_elems", "state_reads", "state_writes"):
                     s.host[c] += n
                 s.add_dev({"spikes_out": spikes, "out_nnz": nnz, "spike_writes": nnz})
+                s.add_dev({"state_changes": self._state_changes(frame, s, T, n)})
                 steps = T or self.timesteps or 1
                 s.static["timesteps"] = float(steps)
                 if s.step_spikes is None or s.steps_T != steps:
@@ -359,6 +380,21 @@ class Profiler:
                     s.step_updates[t] += n
         finally:
             self._suspended = False
+
+    def _state_changes(self, frame: _Frame, s: _Site, T: int | None, n: int) -> torch.Tensor | float:
+        """Neuron updates that changed the membrane (NeuroBench's MembraneUpdates): every
+        neuron on a site's first call within a sample (a root call, or ``calls_per_sample``
+        of them) and on multi-step calls (only the last step's state is kept, so steps cannot
+        be told apart); otherwise the elements where the state after the call differs from
+        the state before it. A state updated in place (same storage) counts every neuron."""
+        sample = self._root_calls // self.calls_per_sample
+        first, s.sample = s.sample != sample, sample
+        pre, post = frame.pre_state, frame.adapter.state(frame.module)
+        if first or T is not None or not isinstance(pre, torch.Tensor) \
+                or not isinstance(post, torch.Tensor) or pre.shape != post.shape \
+                or post.numel() != n or pre.data_ptr() == post.data_ptr():
+            return float(n)
+        return exact_sum(torch.ne(pre, post).to(torch.float32), 1)
 
     def _after_root_call(self) -> None:
         self._ctx.clear_cache()
@@ -513,7 +549,11 @@ class Profiler:
                 f"Profiler: {self._sample_units} sample units over calls_per_sample="
                 f"{self.calls_per_sample} is not a whole number of samples"
             )
-        return Profile(raw, int(samples), steps, dict(self._unrecognized), self._batch_rates())
+        from ..neurobench import finish_statistics  # noqa: PLC0415
+
+        stats = getattr(self, "_model_stats", None)
+        return Profile(raw, int(samples), steps, dict(self._unrecognized), self._batch_rates(),
+                       finish_statistics(stats) if stats else None)
 
     def _batch_rates(self) -> pd.DataFrame | None:
         if not self.keep_batch_rates or not self._batch_snaps:
@@ -535,6 +575,12 @@ class Profiler:
                 if dup > 0:
                     rows.append({"batch": b, "site": k, "rate": dsp / dup})
         return pd.DataFrame(rows, columns=["batch", "site", "rate"])
+
+
+def _is_weight_layer(m: nn.Module) -> bool:
+    """A module holding a weight matrix or kernel of its own (``weight`` with 2+ dims)."""
+    w = m._parameters.get("weight")
+    return isinstance(w, torch.Tensor) and w.dim() >= 2
 
 
 def _rank() -> int:
