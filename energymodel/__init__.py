@@ -13,6 +13,8 @@ from .hardware import HardwareError, HardwareProfile, list_hardware, load_hardwa
 from .neurons import LIF, reset_states
 
 from . import analytic, attention, zoo  # noqa: E402  (models and closed forms; the profiler knows none of them)
+from . import nir  # noqa: E402  (NIR graphs in; the nir / nirtorch packages load when used)
+from .nir import profile_nir  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -33,5 +35,7 @@ __all__ = [
     "analytic",
     "attention",
     "zoo",
+    "nir",
+    "profile_nir",
     "__version__",
 ]

@@ -171,8 +171,8 @@ _OUT_HELP = "write the table here; the format follows the suffix: .csv .json .md
 @_command("profile")
 @_user_errors
 def profile_cmd(
-    model: str = typer.Argument(..., help="zoo name (e.g. sdt-8-512) or package.module:callable "
-                                "returning an nn.Module"),
+    model: str = typer.Argument(..., help="zoo name (e.g. sdt-8-512), package.module:callable "
+                                "returning an nn.Module, or a NIR graph file (.nir)"),
     hw: List[str] = typer.Option(["cmos45nm"], "--hw", help=_HW_HELP),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c",
                                               help="weights, read with torch.load(weights_only=True)"),
@@ -196,6 +196,10 @@ def profile_cmd(
         "a checkpoint, whose random weights otherwise leave the neurons silent)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help=_OUT_HELP),
     layers: bool = typer.Option(True, "--layers/--no-layers", help="print the per-layer table"),
+    nir_dt: Optional[float] = typer.Option(None, "--nir-dt", help="NIR graphs: the step in "
+                                           "seconds when the graph's metadata has no dt"),
+    neurobench: bool = typer.Option(False, "--neurobench", help="print NeuroBench 2.3's "
+                                    "workload metrics per sample (--out .json always has them)"),
 ) -> None:
     """Profile a model on generated inputs and price it on one or more chips.
 
@@ -210,6 +214,7 @@ def profile_cmd(
     energymodel profile mypkg.models:my_snn --checkpoint ckpt.pth --input-shape 3,224,224
       --batches 20 --out my.tex
     energymodel profile mypkg.models:my_snn --mode full --hw ./mychip.yaml --input spikes:0.1
+    energymodel profile model.nir --input spikes:0.2 -T 16 --hw loihi --nir-dt 1e-3 --neurobench
     """
     from .report import tables  # noqa: PLC0415
     from .workflow import profile_model_spec  # noqa: PLC0415
@@ -219,7 +224,8 @@ def profile_cmd(
                              input=input, timesteps=timesteps, batch_size=batch_size,
                              batches=batches, mode=mode, seed=seed, calibrate=calibrate,
                              progress=sys.stderr.isatty() or batches > 1,
-                             estimate_options={"sops": sops, "precision": precision})
+                             estimate_options={"sops": sops, "precision": precision},
+                             nir_dt=nir_dt)
     rep, prof, st = run.report, run.profile, run.settings
     typer.echo(f"{st['model']}: {prof.samples} sample(s), T={st['timesteps']}, input "
                f"{st['input']} {tuple(st['input_shape'])}"
@@ -239,10 +245,30 @@ def profile_cmd(
     if prof.unrecognized:
         typer.echo("ops without a count rule (not counted): "
                    + ", ".join(f"{k} x{v}" for k, v in sorted(prof.unrecognized.items())))
+    if neurobench:
+        _echo_neurobench(prof.neurobench())
     if out is not None:
-        tables.write_energy_report(rep, out, caption=f"{st['model']}: energy per sample (mJ); "
-                                   f"{rep.convention()}.")
+        if tables.format_of(out) == "json":  # the report plus NeuroBench's metrics, one write
+            from . import _tables as _t  # noqa: PLC0415
+
+            _t.write(out, _t.to_json_text({**rep.to_dict(), "neurobench": prof.neurobench()}))
+        else:
+            tables.write_energy_report(rep, out, caption=f"{st['model']}: energy per sample "
+                                       f"(mJ); {rep.convention()}.")
         typer.echo(f"wrote {out}")
+
+
+def _echo_neurobench(nb: dict) -> None:
+    """NeuroBench's metrics, one per line (per sample)."""
+    typer.echo(f"NeuroBench 2.3 workload metrics, per sample ({nb['convention']} convention):")
+    for k, v in nb["SynapticOperations"].items():
+        typer.echo(f"  SynapticOperations.{k:<15} {v:.6g}")
+    for k in ("ActivationSparsity", "MembraneUpdates", "Footprint", "ConnectionSparsity"):
+        v = nb[k]
+        typer.echo(f"  {k:<34} {'unknown' if v is None else format(v, '.6g')}"
+                   + (" bytes" if k == "Footprint" and v is not None else ""))
+    for n in nb["notes"]:
+        typer.echo(f"  note: {n}")
 
 
 @_command("compare")

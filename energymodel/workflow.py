@@ -110,6 +110,7 @@ def load_model(
     spec: str,
     checkpoint: str | os.PathLike | None = None,
     timesteps: int | None = None,
+    nir_dt: float | None = None,
 ) -> ModelSpec:
     """Build the model ``spec`` names: a zoo name (``sdt-8-512``, see ``em.zoo.names()``) or
     ``package.module:callable`` (a function or class returning an ``nn.Module``, called without
@@ -121,6 +122,8 @@ def load_model(
     ckpt = _check_checkpoint(checkpoint)
     if timesteps is not None and int(timesteps) < 1:
         raise UserError(f"timesteps must be >= 1 (got {timesteps})")
+    if str(spec).lower().endswith(".nir"):
+        return _load_nir(spec, ckpt, timesteps, nir_dt)
     if ":" in spec:
         return _load_callable(spec, ckpt, timesteps)
     names = _zoo_names()
@@ -141,6 +144,18 @@ def load_model(
     hint = f"; zoo models like it: {', '.join(close)}" if close else (
         f"; zoo models: {', '.join(names[:6])}, ..." if names else "")
     raise UserError(f"unknown model {spec!r}: give a zoo name or 'package.module:callable'{hint}")
+
+
+def _load_nir(spec: str, ckpt: str | None, timesteps: int | None,
+              nir_dt: float | None) -> ModelSpec:
+    """A ``.nir`` graph (:func:`energymodel.nir.load`); ``input_shape`` is one step of one
+    sample (``None`` when the graph has no input type)."""
+    if ckpt is not None:
+        raise UserError(f"{spec}: a NIR graph carries its own weights; --checkpoint does not apply")
+    from . import nir as _nir  # noqa: PLC0415  (nir and nirtorch are optional)
+
+    model = _nir.load(spec, dt=nir_dt)
+    return ModelSpec(model, spec, "nir", model.input_shape, timesteps)
 
 
 def _load_callable(spec: str, ckpt: str | None, timesteps: int | None) -> ModelSpec:
@@ -366,6 +381,7 @@ def profile_model_spec(
     calibrate: bool | None = None,
     progress: bool = False,
     estimate_options: dict[str, Any] | None = None,
+    nir_dt: float | None = None,
 ) -> ProfileRun:
     """Load, profile and price one model: the whole of ``energymodel profile``.
 
@@ -377,7 +393,19 @@ def profile_model_spec(
     shape = parse_input_shape(input_shape) if isinstance(input_shape, str) else (
         tuple(int(s) for s in input_shape) if input_shape is not None else None)
     torch.manual_seed(int(seed))  # random-initialised weights are part of the seeded run
-    ms = load_model(spec, checkpoint, timesteps)
+    ms = load_model(spec, checkpoint, timesteps, nir_dt=nir_dt)
+    if ms.source == "nir":  # runs step by step: input [batch, T, *one step]
+        if timesteps is None:
+            raise UserError(f"{spec}: a NIR graph runs step by step; give the number of steps "
+                            "with --timesteps / -T")
+        if shape and ms.input_shape and tuple(shape) != tuple(ms.input_shape):
+            raise UserError(f"{spec}: --input-shape {','.join(map(str, shape))} does not match "
+                            f"the graph's input type {tuple(ms.input_shape)}")
+        step = shape or ms.input_shape
+        if step is None:
+            raise UserError(f"{spec}: the graph has no input type; give --input-shape (one step "
+                            "of one sample, e.g. 2,34,34)")
+        shape = (int(timesteps), *step)
     shape = shape or ms.input_shape
     if shape is None:
         raise UserError(f"{spec}: no input shape known; give --input-shape (e.g. 3,224,224) or "
@@ -394,4 +422,6 @@ def profile_model_spec(
                     timesteps=ms.timesteps, batch_size=batch_size, batches=batches, mode=mode,
                     seed=seed, calibrated_bn=bool(calibrate),
                     hardware=[h.name for h in hws])
+    if ms.source == "nir":
+        settings.update(nir_dt=ms.model.dt, nir_dt_source=ms.model.dt_source)
     return ProfileRun(ms, prof, rep, settings)
