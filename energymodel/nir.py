@@ -468,7 +468,7 @@ def _types_ok(nir: Any, graph: Any, name: str) -> bool:
     try:
         g.infer_types()
         g.check_types()
-    except (ValueError, NotImplementedError, KeyError, TypeError) as e:
+    except (ValueError, NotImplementedError, KeyError, TypeError, AssertionError, IndexError) as e:
         msg = _one_line(e)
         if "mismatch" in msg:
             raise UserError(f"{name}: shapes do not fit between nodes: {msg}") from None
