@@ -39,6 +39,7 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import re
 from typing import Any, Sequence
 
 import numpy as np
@@ -470,7 +471,9 @@ def _types_ok(nir: Any, graph: Any, name: str) -> bool:
         g.check_types()
     except (ValueError, NotImplementedError, KeyError, TypeError, AssertionError, IndexError) as e:
         msg = _one_line(e)
-        if "mismatch" in msg:
+        # a node with scalar parameters (snntorch's export of Leaky(beta=0.9)) has type [] or
+        # [1]: it broadcasts, so that is no mismatch (the graph is then read untyped)
+        if "mismatch" in msg and not re.search(r"\.input: \[\[?1?\]?\]$", msg):
             raise UserError(f"{name}: shapes do not fit between nodes: {msg}") from None
         return False
     return True
@@ -583,7 +586,7 @@ def load(source: Any, dt: float | None = None) -> NIRModule:
         raise
     except Exception as e:  # noqa: BLE001 - a graph nirtorch cannot wire is the user's
         raise UserError(f"{name}: cannot build the graph: {_one_line(e)}") from None
-    shape = _input_shape(nir, graph) if typed else None
+    shape = _input_shape(nir, graph)  # the Input node's declared type, also when untyped
     return NIRModule(fx, use_dt, src, shape, name).eval()
 
 

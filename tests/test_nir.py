@@ -265,3 +265,19 @@ def test_missing_packages_say_how_to_install(monkeypatch):
 def test_our_module_does_not_shadow_the_nir_package():
     assert em.nir.__name__ == "energymodel.nir"
     assert sys.modules["nir"] is nir and hasattr(nir, "NIRGraph")
+
+
+def test_scalar_neuron_parameters_broadcast():
+    """A LIF with scalar parameters (type []) after a 16-wide layer is no shape mismatch: it
+    broadcasts, as snntorch's Leaky(beta=0.9) does; the Input node still gives the shape."""
+    s = np.array(1.0)
+    g = nir.NIRGraph(
+        nodes={"input": nir.Input(np.array([3])),
+               "fc": nir.Linear(weight=np.ones((4, 3))),
+               "lif": nir.LIF(tau=2 * s, r=2 * s, v_leak=0 * s, v_threshold=2.5 * s),
+               "output": nir.Output(np.array([4]))},
+        edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")], type_check=False)
+    m = em.nir.load(g, dt=1.0)
+    assert m.input_shape == (3,)
+    z = m(torch.tensor([[[1.0, 1.0, 0.0], [1.0, 1.0, 0.0]]]))  # v: 2, then 1 + 2 = 3 > 2.5
+    assert z[0].tolist() == [[0.0] * 4, [1.0] * 4]
