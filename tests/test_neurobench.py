@@ -162,3 +162,16 @@ def test_neurobench_survives_json_and_merge():
     assert both.neurobench()["SynapticOperations"] == a.neurobench()["SynapticOperations"]
     with pytest.raises(ValueError, match="convention"):
         a.neurobench(convention="theirs")
+
+
+def test_weight_layers_inside_neurons_are_synapses():
+    """snntorch's LinearLeaky runs nn.Linear inside the neuron: its ACs are the input events x
+    outputs (they were hidden in the neuron row before)."""
+    torch.manual_seed(0)
+    m = snn.LinearLeaky(beta=0.9, in_features=8, out_features=4)
+    x = (torch.rand(5, 2, 8) < 0.5).float()
+    lay = em.profile(m, x, batch_dim=1).layers.set_index("layer")
+    assert lay.loc["linear", "kind"] == "synaptic"
+    assert lay.loc["linear", "acs"] == x.sum().item() * 4
+    assert lay.loc["linear", "dense_macs"] == 5 * 2 * 8 * 4
+    assert lay.loc["", "neuron_updates"] == 5 * 2 * 4
