@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -111,7 +112,29 @@ def to_latex(
     return "\n".join(out) + "\n"
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+def csv_safe(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula (it begins with ``= + - @``, a tab
+    or a carriage return) gets a leading ``'``; numbers, and text that is a plain number such
+    as ``-1.5``, are left as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.match(value):
+        return "'" + value
+    return value
+
+
 def to_csv_text(df: pd.DataFrame) -> str:
+    """CSV without the index; text cells that could start a spreadsheet formula are escaped
+    (see :func:`csv_safe`), column names included."""
+    text_cols = [c for c in df.columns
+                 if df[c].dtype == object or pd.api.types.is_string_dtype(df[c])]
+    if text_cols or any(isinstance(c, str) and csv_safe(c) != c for c in df.columns):
+        df = df.copy()
+        for c in text_cols:
+            df[c] = df[c].map(csv_safe)
+        df.columns = [csv_safe(c) if isinstance(c, str) else c for c in df.columns]
     return df.to_csv(index=False)
 
 

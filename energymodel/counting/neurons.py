@@ -31,7 +31,8 @@ Multi-step ``v``: spikingjelly's multi-step neurons (``step_mode='m'`` and the o
 full ``[T, B, ...]`` sequence goes to ``v_seq`` when asked for); neither class resets ``v`` at
 the start of a call. The neuron count is therefore read from the spike output (``T x B x
 neurons``), never from the state, and states carried between samples are cleared only by a
-reset (``Profiler(reset=True)`` calls each adapter's reset after every sample).
+reset (``Profiler(reset=True)``, the default, resets every recognised neuron through its
+adapter before every sample).
 
 Read-out nodes that emit a potential instead of spikes (spikingjelly's ``NonSpiking*``) are not
 neurons here: their arithmetic is counted op by op.

@@ -55,6 +55,10 @@ class Profile:
         model_stats: what the model held when profiling began (parameter and buffer bytes,
             connection weights and zeros: :func:`energymodel.neurobench.model_statistics`),
             for NeuroBench's Footprint and ConnectionSparsity; ``None`` when unknown.
+        model_info: what the profiler noted about the model, for :meth:`diagnostics`:
+            ``neurons`` (recognised neuron modules), ``uncalibrated_bn`` (BatchNorm layers whose
+            running statistics were still their initial values), ``root_calls`` (model calls
+            counted), ``calls_per_sample``.
     """
 
     def __init__(
@@ -65,6 +69,7 @@ class Profile:
         unrecognized: dict[str, int] | None = None,
         batch_rates: pd.DataFrame | None = None,
         model_stats: dict[str, float] | None = None,
+        model_info: dict[str, Any] | None = None,
     ) -> None:
         missing = [c for c in list(ID_COLUMNS) + list(COUNT_COLUMNS) if c not in raw.columns]
         if missing:
@@ -86,6 +91,7 @@ class Profile:
         self.unrecognized: dict[str, int] = dict(unrecognized or {})
         self._batch_rates = batch_rates
         self.model_stats: dict[str, float] | None = dict(model_stats) if model_stats else None
+        self.model_info: dict[str, Any] = dict(model_info or {})
 
     # ----------------------------------------------------------------- views
     @property
@@ -194,7 +200,8 @@ class Profile:
                 shifted.append(p)
             br = pd.concat(shifted, ignore_index=True)
         return Profile(raw, self.samples + other.samples, steps, unrec, br,
-                       self.model_stats or other.model_stats)
+                       model_info=_merge_info(self.model_info, other.model_info),
+                       model_stats=self.model_stats or other.model_stats)
 
     def neurobench(self, **options: Any) -> dict[str, Any]:
         """NeuroBench 2.3's workload metrics, per sample, from these counts:
@@ -218,6 +225,7 @@ class Profile:
             "layers": self._raw.to_dict(orient="list"),
             "steps": self._steps.to_dict(orient="list"),
             "unrecognized": self.unrecognized,
+            "model_info": self.model_info,
         }
         if self._batch_rates is not None:
             d["batch_rates"] = self._batch_rates.to_dict(orient="list")
@@ -236,7 +244,8 @@ class Profile:
             pd.DataFrame(d["steps"]),
             d.get("unrecognized"),
             pd.DataFrame(br) if br is not None else None,
-            d.get("model_stats"),
+            model_info=d.get("model_info"),
+            model_stats=d.get("model_stats"),
         )
 
     def to_json(self, path: str | None = None) -> str:
@@ -256,6 +265,14 @@ class Profile:
                 s = f.read()
         return cls.from_dict(json.loads(s))
 
+    def diagnostics(self) -> pd.DataFrame:
+        """Plausibility warnings: ``DataFrame(level, site, message, check)``, one row each
+        (silent or saturated layers, ACs above dense MACs, ops without a rule, uncalibrated
+        random weights, neurons that never ran). See :mod:`energymodel.diagnostics`."""
+        from ..diagnostics import diagnose  # noqa: PLC0415  (the checks read this profile)
+
+        return diagnose(self)
+
     def __repr__(self) -> str:
         t = self.totals()
         return (
@@ -263,3 +280,16 @@ class Profile:
             f"dense_macs={t['dense_macs']:.4g}, macs={t['macs']:.4g}, acs={t['acs']:.4g}, "
             f"neuron_updates={t['neuron_updates']:.4g}, spike_rate={t['spike_rate']:.4g})"
         )
+
+
+def _merge_info(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Union of name lists (order kept), sums of ``root_calls``; other keys from ``a`` first."""
+    out = dict(b)
+    out.update(a)
+    for k in set(a) | set(b):
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, list) or isinstance(vb, list):
+            out[k] = list(dict.fromkeys(list(va or []) + list(vb or [])))
+        elif k == "root_calls":
+            out[k] = int(va or 0) + int(vb or 0)
+    return out

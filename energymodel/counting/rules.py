@@ -14,7 +14,9 @@ Conventions (see ``counting/columns.py`` for the columns):
   where both are 1); one binary -> its events times the other's outer size, ACs (the other operand
   is read as values, also when it holds integers, e.g. SSA's attn = Q K^T); integer spikes with an
   analog partner -> value-weighted events; both analog -> dense MACs.
-* ``acs_rate``: the literature estimate, firing rate of the event operand x dense_macs.
+* ``acs_rate``: the literature estimate, firing rate of the event operand x dense_macs (for
+  sums: x the elements summed). Every rule that books ``acs`` books ``acs_rate`` too, so
+  ``sops="rate"`` never prices an exact-AC site at zero.
 * mask (element-wise product with a binary operand) costs no arithmetic; sums of spikes cost
   one accumulate per event; BN, softmax, adds, scales, pooling count element operations.
 """
@@ -113,8 +115,8 @@ class RuleContext:
 def _dense_key(t: torch.Tensor) -> tuple | None:
     """A key for the block of memory ``t`` covers, when ``t`` covers it densely (every element
     of ``numel`` consecutive slots, in any dim order); ``None`` otherwise."""
-    if t.device.type == "meta" or t.numel() == 0:
-        return None
+    if t.device.type == "meta" or t.numel() == 0 or t.is_inference():
+        return None  # (inference tensors have no version counter: an in-place change is unseen)
     dims = sorted((st, sz) for st, sz in zip(t.stride(), t.shape) if sz != 1)
     expect = 1
     for st, sz in dims:
@@ -475,7 +477,9 @@ def add_rule(ctx, args, kwargs, out):
 def _reduction(op: str, kind: str) -> Rule:
     """sum / mean: over spikes, one accumulate per event; over analog values, element ops.
     A sum of activations is an attention accumulation (SDSA's and SASA's column sums, kind
-    ``attention``); a mean is pooling (token or time averages in heads, kind ``other``)."""
+    ``attention``); a mean is pooling (token or time averages in heads, kind ``other``).
+    Rate estimate (``acs_rate``): the input's firing rate x the dense adds (one per element
+    summed), i.e. its non-zero elements."""
 
     def rule(ctx, args, kwargs, out):
         x = args[0]
@@ -489,6 +493,7 @@ def _reduction(op: str, kind: str) -> Rule:
             "in_binary_calls": X.flag("binary"),
             "elementwise_ops": (1.0 - fi) * X.numel,
             "spike_reads": fi * X.nnz.to(F64),
+            "acs_rate": fi * X.nnz.to(F64),
         }
         _route(dev, fi * ev, fi * (1.0 - X.flag("binary")), ctx)
         return OpCount(op, kind, host, dev)

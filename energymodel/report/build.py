@@ -37,6 +37,7 @@ from ..hardware import list_hardware
 from ..workflow import DEFAULT_BN_SHIFT, load_hardware_list, load_model, profile_model
 from . import figures
 from .compare import compare_attention, paper_view
+from .cost import write_hardware_cost
 from .tables import write_table
 
 __all__ = ["build_reports", "REFERENCE_MODELS", "PUBLISHED_MJ", "report_plan"]
@@ -176,13 +177,15 @@ def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
 
     # 5. reference models
     log(f"[4/5] reference models: {', '.join(plan['models'])}")
-    rows = []
+    rows, measured = [], {}
+    costs: list[pd.DataFrame] = []  # hardware cost of each model (energymodel.report.cost)
     for m in plan["models"]:
         t = time.time()
         ms = load_model(m)
         prof = profile_model(ms.model, ms.input_shape, batch_size=1, batches=1,
                              timesteps=ms.timesteps, seed=seed, calibrate=True)
         r = estimate(prof, hws, mode="paper")
+        costs.append(r.hardware_cost.assign(model=m))
         tot = r.totals.set_index("hardware")
         pt = prof.totals()
         row: dict[str, Any] = {"model": m, "T": ms.timesteps,
@@ -196,6 +199,8 @@ def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
         pub = PUBLISHED_MJ.get(m)
         row["published_mj"] = pub[0] if pub else float("nan")
         rows.append(row)
+        if pub:
+            measured[m] = (prof, ms.timesteps)
         log(f"      {m}: {time.time() - t:.1f} s")
         del ms, prof
     ref = pd.DataFrame(rows)
@@ -217,6 +222,12 @@ def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
                "models on every hardware profile (log scale), with the published 45 nm figures "
                "as black ticks."),
               ("reference_models.{csv,md,tex,json}", ref_caption)]
+    cost_files, cost_index = write_hardware_cost(costs, out)
+    files += cost_files
+    index += cost_index
+    pub_files, pub_caption = _published_tables(measured, out, hw_names, quick, seed, log)
+    files += pub_files
+    index.append(("published_rates.{csv,md,tex,json}", pub_caption))
 
     # index
     log("[5/5] README.md")
@@ -237,6 +248,53 @@ def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
     return files
 
 
+def _published_tables(measured: dict, out: Path, hw_names: list[str], quick: bool, seed: int,
+                      log: Callable[[str], None]) -> tuple[list[Path], str]:
+    """Table ``published_rates``: each published energy, the uniform firing rate it implies on
+    cmos45nm, and the rate and energy we measured (:func:`energymodel.audit.published_table`).
+    Published models outside the plan are profiled here too (not in the quick plan, whose rows
+    then carry the published figures only)."""
+    from ..audit import published_table  # noqa: PLC0415
+
+    for m in PUBLISHED_MJ:
+        if m not in measured and not quick:
+            t = time.time()
+            ms = load_model(m)
+            measured[m] = (profile_model(ms.model, ms.input_shape, batch_size=1, batches=1,
+                                         timesteps=ms.timesteps, seed=seed, calibrate=True),
+                           ms.timesteps)
+            log(f"      {m} (published figure): {time.time() - t:.1f} s")
+    hw = "cmos45nm" if "cmos45nm" in hw_names else hw_names[0]
+    df = published_table(measured, PUBLISHED_MJ, hw)
+    caption = (f"Published energies per image (trained weights, 45 nm) and the uniform firing "
+               f"rate each implies on {hw} in the literature convention (E_MAC x encoder MACs + "
+               "E_AC x rate x dense ops of the spike-driven layers, fp32): implied_rate with the "
+               "encoder on all T steps, implied_rate_encoder_once with it charged once. "
+               "measured_rate: the dense-op weighted input firing rate we measured (random "
+               "weights, calibrated BatchNorm, one random image); measured_mj: our energy with "
+               "exact SOPs; measured_mj_rate: at the measured rates. Empty cells: model not run "
+               "in this plan. Sources: " + "; ".join(sorted(set(df["source"]))) + ".")
+    return _tables_all(df, out / "published_rates", caption, "tab:published"), caption
+
+
 def _write(path: Path, text: str) -> Path:
     _tables.write(path, text)
     return path
+
+
+# ------------------------------------------------------------------ the set, whole or not at all
+_build_reports_in_place = build_reports
+
+
+def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,  # noqa: F811
+                  **kwargs: Any) -> list[Path]:
+    """Regenerate every table and figure in ``out_dir`` (created) and its ``README.md`` index;
+    return the paths written. The set is built in a hidden sibling folder and swapped in whole
+    (:func:`energymodel._io.atomic_directory`): a failure or a kill leaves the old set, never a
+    mix; other files already in ``out_dir`` are kept."""
+    from .._io import atomic_directory  # noqa: PLC0415
+
+    out = Path(out_dir)
+    with atomic_directory(out) as tmp:
+        files = _build_reports_in_place(tmp, quick=quick, **kwargs)
+    return [out / Path(f).relative_to(tmp) for f in files]

@@ -277,3 +277,42 @@ def plot_reference_models(table: pd.DataFrame, hardware: Sequence[str], stem: st
     ax.margins(y=0.3)
     ax.grid(axis="y", alpha=0.3)
     return save_figure(fig, stem)
+
+
+def plot_hardware_cost(table: pd.DataFrame, stem: str | os.PathLike, title: str = "") -> list[Path]:
+    """Figure 6: the reference models mapped on each chip (an estimate, see
+    :mod:`energymodel.mapping`): cores, latency per inference, and energy per inference with
+    the static part stacked on the dynamic one (log scales). ``table``: one row per (model,
+    chip) with ``model, hardware, cores, latency_ms, dynamic_mj, static_mj``; a missing value
+    (no cited figure) leaves its bar out."""
+    chips = list(dict.fromkeys(table["hardware"]))
+    models = list(dict.fromkeys(table["model"]))
+    fig, axes = plt.subplots(1, 3, figsize=(max(9.0, 0.8 * len(models) * 3 + 3), 3.8))
+    width = 0.8 / max(1, len(chips))
+    x = np.arange(len(models))
+    for i, h in enumerate(chips):
+        d = table[table["hardware"] == h].set_index("model").reindex(models)
+        off = x + (i - (len(chips) - 1) / 2) * width
+        style = dict(color=SERIES[i % 8], hatch=HATCHES[i % 8], edgecolor="black", linewidth=0.4)
+        axes[0].bar(off, d["cores"].astype(float).to_numpy(), width, label=h, **style)
+        axes[1].bar(off, d["latency_ms"].astype(float).to_numpy(), width, **style)
+        dyn = d["dynamic_mj"].astype(float).to_numpy()
+        sta = np.nan_to_num(d["static_mj"].astype(float).to_numpy())
+        axes[2].bar(off, dyn, width, **style)
+        axes[2].bar(off, sta, width, bottom=dyn, color="white", edgecolor=SERIES[i % 8],
+                    hatch="xx", linewidth=0.6)
+    for ax, col in zip(axes, ("cores", "latency_ms", "dynamic_mj")):
+        v = pd.to_numeric(table[col], errors="coerce").to_numpy(dtype=float)
+        v = v[np.isfinite(v) & (v > 0)]
+        if len(v):
+            ax.set_ylim(bottom=float(v.min()) / 2)
+    for ax, lab in zip(axes, ("cores (log)", "latency per inference (ms, log)",
+                              "energy per inference (mJ, log);\nwhite hatched: static")):
+        ax.set_yscale("log")
+        ax.set_xticks(x, models, rotation=30, ha="right", fontsize=7)
+        ax.set_ylabel(lab)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(frameon=False, fontsize=7)
+    fig.suptitle(title or "Reference models on each chip (estimate)")
+    fig.tight_layout()
+    return save_figure(fig, stem)

@@ -50,10 +50,15 @@ def check_output_path(path: str | os.PathLike | None) -> str | None:
     unknown suffix or a missing folder raises :class:`UserError`."""
     if path is None:
         return None
+    if Path(path).is_dir():
+        raise UserError(f"cannot write {str(path)!r}: it is a directory; give a file name")
     fmt = format_of(path)
     folder = Path(path).parent
     if not folder.is_dir():
         raise UserError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
+    from .._io import check_writable  # noqa: PLC0415  (a directory, a read-only folder)
+
+    check_writable(path)
     return fmt
 
 
@@ -176,17 +181,27 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike, caption: str | None =
 
 
 def write_energy_report(report: EnergyReport, path: str | os.PathLike,
-                        caption: str | None = None) -> Path:
+                        caption: str | None = None, meta: dict[str, Any] | None = None) -> Path:
     """Write an :class:`EnergyReport` by suffix with its own writers: ``.csv`` the per-layer
     table (every hardware, pJ per sample), ``.json`` convention + totals + layers, ``.md``
-    totals (mJ) and the per-layer table, ``.tex`` the paper table (hardware rows, mJ)."""
+    totals (mJ) and the per-layer table, ``.tex`` the paper table (hardware rows, mJ).
+    ``meta`` (e.g. ``inputs``, ``samples``, ``batches``): top-level JSON entries, and lines
+    above the Markdown tables (scalars) and tables after them (DataFrames)."""
     fmt = format_of(path)
+    meta = meta or {}
     if fmt == "csv":
         report.to_csv(path)
     elif fmt == "json":
-        report.to_json(path)
+        _tables.write(path, _tables.to_json_text({**meta, **report.to_dict()}))
     elif fmt == "markdown":
-        _tables.write(path, report.to_markdown(layers=True))
+        head = "".join(f"- {k}: {v}\n" for k, v in meta.items() if not isinstance(v, (dict, pd.DataFrame)))
+        tail = ""
+        for k, v in meta.items():
+            if isinstance(v, dict):
+                v = v.get("totals")
+            if isinstance(v, pd.DataFrame):
+                tail += f"\n{k}:\n\n" + _tables.to_markdown(v)
+        _tables.write(path, (head + "\n" if head else "") + report.to_markdown(layers=True) + tail)
     else:
         report.to_latex(path, caption=caption)
     return Path(path)
@@ -216,3 +231,20 @@ def transpose(df: pd.DataFrame, key: str) -> pd.DataFrame:
     for c in t.columns[1:]:
         t[c] = pd.to_numeric(t[c], errors="coerce")
     return t
+
+
+def hardware_cost_table(report: EnergyReport) -> pd.DataFrame:
+    """``report.hardware_cost`` for display, per sample: cores, chips, fits, latency in ms,
+    static / dynamic / total energy in mJ, EDP in mJ ms (notes left out: print them apart)."""
+    c = report.hardware_cost
+    return pd.DataFrame({
+        "hardware": c["hardware"],
+        "cores": c["cores"],
+        "chips": c["chips"],
+        "fits": c["fits"].map(lambda v: "-" if v is None or v != v else ("yes" if v else "NO")),
+        "latency_ms": c["latency_s"] * 1e3,
+        "static_mj": c["static_pj"] / 1e9,
+        "dynamic_mj": c["dynamic_pj"] / 1e9,
+        "total_mj": c["total_pj"] / 1e9,
+        "edp_mj_ms": c["edp"] / 1e9 * 1e3,
+    })
