@@ -6,12 +6,14 @@
 # network), snntorch 1.0.0 (imports only torch and numpy), and spikingjelly 0.0.0.0.14,
 # the old clock_driven API, into its own folder $(SJ014) because it cannot share site-packages
 # with 2.x (tests/test_interop_neurons.py runs it in a subprocess; cupy and lava are optional
-# imports there, no stubs needed).
+# imports there, no stubs needed). NIR and NeuroBench (tests/test_nir*.py, tests/test_neurobench*.py):
+# nir 1.0.8 and nirtorch 2.6 (the optional extra energymodel[nir]; nir imports h5py, installed
+# above) and neurobench 2.3.0, whose Benchmark path imports only snntorch, numpy and tqdm.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install -q --disable-pip-version-check
-STAMP  := $(VENV)/.installed-v3
+STAMP  := $(VENV)/.installed-v4
 SJ014  := $(VENV)/sj014
 
 .PHONY: venv test demo example report bench clean latex-check
@@ -26,6 +28,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) "loguru>=0.7,<1"
 	$(PIP) --no-deps "h5py>=3,<4"
 	$(PIP) --no-deps "snntorch==1.0.0"
+	$(PIP) --no-deps "nir==1.0.8" "nirtorch==2.6" "neurobench==2.3.0"
 	rm -rf $(SJ014)
 	$(PIP) --no-deps --target $(SJ014) "spikingjelly==0.0.0.0.14"
 	touch $(STAMP)

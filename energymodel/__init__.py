@@ -33,6 +33,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "analytic": (".analytic", None),
     "attention": (".attention", None),
     "zoo": (".zoo", None),
+    "nir": (".nir", None),  # NIR graphs in; the nir / nirtorch packages load when used
+    "profile_nir": (".nir", "profile_nir"),
 }
 
 __all__ = [*_LAZY, "__version__"]

@@ -202,8 +202,8 @@ _RATES_HELP = ("also price at these firing rates: a CSV of pattern,rate rows (a 
 @_command("profile")
 @_user_errors
 def profile_cmd(
-    model: str = typer.Argument(..., help="zoo name (e.g. sdt-8-512) or package.module:callable "
-                                "returning an nn.Module"),
+    model: str = typer.Argument(..., help="zoo name (e.g. sdt-8-512), package.module:callable "
+                                "returning an nn.Module, or a NIR graph file (.nir)"),
     hw: List[str] = typer.Option(["cmos45nm"], "--hw", help=_HW_HELP),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c",
                                               help="weights, read with torch.load(weights_only=True)"),
@@ -246,6 +246,10 @@ def profile_cmd(
     model_kwargs: Optional[Path] = typer.Option(None, "--model-kwargs", help="constructor "
                                                 "arguments as a JSON or YAML mapping"),
     rates: Optional[Path] = typer.Option(None, "--rates", help=_RATES_HELP),
+    nir_dt: Optional[float] = typer.Option(None, "--nir-dt", help="NIR graphs: the step in "
+                                           "seconds when the graph's metadata has no dt"),
+    neurobench: bool = typer.Option(False, "--neurobench", help="print NeuroBench 2.3's "
+                                    "workload metrics per sample (--out .json always has them)"),
 ) -> None:
     """Profile a model on your data (or generated inputs) and price it on one or more chips.
 
@@ -264,6 +268,7 @@ def profile_cmd(
     energymodel profile mypkg.models:my_snn --checkpoint ckpt.pth --input-shape 3,224,224
       --batches 20 --out my.tex
     energymodel profile mypkg.models:my_snn --mode full --hw ./mychip.yaml --input spikes:0.1
+    energymodel profile model.nir --input spikes:0.2 -T 16 --hw loihi --nir-dt 1e-3 --neurobench
     energymodel profile mypkg.models:my_snn -c ckpt.pth --data val_subset.pt -b 32 -n 10
     energymodel profile mypkg.models:my_snn --data ./val_images/ --input-shape 3,224,224
       --normalize 0.5,0.25
@@ -287,7 +292,7 @@ def profile_cmd(
                              estimate_options={"sops": sops, "precision": precision},
                              memory_budget=memory_budget,
                              data=data, normalize=normalize, time_major=time_major,
-                             model_kwargs=kwargs)
+                             model_kwargs=kwargs, nir_dt=nir_dt)
     rep, prof, st = run.report, run.profile, run.settings
     inputs = {"inputs": st["inputs"], "samples": st["samples"], "batches": st["batches"]}
     typer.echo(f"{st['model']}: {prof.samples} sample(s) in {st['batches']} batch(es), "
@@ -310,7 +315,13 @@ def profile_cmd(
         meta["rate_spread"] = sp
     if rules is not None:
         meta["at_rates"] = _echo_at_rates(prof, rules, rep, rates)
+    nb = prof.neurobench() if neurobench or (out is not None and tables.format_of(out) == "json") \
+        else None
+    if neurobench:
+        _echo_neurobench(nb)
     if out is not None:
+        if tables.format_of(out) == "json":  # NeuroBench's metrics beside the report
+            meta["neurobench"] = nb
         tables.write_energy_report(rep, out, caption=f"{st['model']}: energy per sample "
                                    f"({rep.human_totals()[1]}); {rep.convention()}; inputs: "
                                    f"{st['inputs']}, {st['samples']} sample(s) in "
@@ -478,8 +489,9 @@ def _print_profile_tables(prof, rep, *, layers: bool, depth: Optional[int],
     typer.echo(terminal.render(t, title=f"totals, per sample; energy in {unit}", **kw))
     if len(rep.hardware_cost):
         c, unit, kw = terminal.hardware_cost_view(rep, labels=labels)
-        typer.echo(terminal.render(c, title="hardware cost, per sample (an estimate; rule and "
-                                   f"assumptions: energymodel.mapping); energy in {unit}", **kw))
+        typer.echo(f"hardware cost, per sample (an estimate; rule and assumptions: "
+                   f"energymodel.mapping); energy in {unit}")
+        typer.echo(terminal.render(c, **kw))
         for h, n in zip(rep.hardware_cost["hardware"], rep.hardware_cost["notes"]):
             typer.echo(f"  {h}: {n}")
 
@@ -491,6 +503,19 @@ def _check_view_args(depth: Optional[int], top: Optional[int]) -> None:
     if depth is not None and depth < 0:
         raise UserError(f"--depth must be an integer >= 0 (got {depth})")
     checks.check_positive(top=top)
+
+
+def _echo_neurobench(nb: dict) -> None:
+    """NeuroBench's metrics, one row each (per sample), drawn by the terminal renderer: counts
+    at three significant figures with k / M / G, sparsities at three figures; the exact values
+    are in ``--out x.json``."""
+    from .report import terminal  # noqa: PLC0415
+
+    shown, kw = terminal.neurobench_view(nb)
+    typer.echo(f"NeuroBench 2.3 workload metrics, per sample ({nb['convention']} convention):")
+    typer.echo(terminal.render(shown, **kw))
+    for n in nb["notes"]:
+        typer.echo(f"  note: {n}")
 
 
 @_command("compare")

@@ -140,19 +140,26 @@ def load_model(
     checkpoint: str | os.PathLike | None = None,
     timesteps: int | None = None,
     model_kwargs: dict[str, Any] | None = None,
+    nir_dt: float | None = None,
 ) -> ModelSpec:
     """Build the model ``spec`` names: a zoo name (``sdt-8-512``, see ``em.zoo.names()``) or
     ``package.module:callable`` (a function or class returning an ``nn.Module``, called without
     arguments). ``checkpoint``: weights loaded with ``torch.load(..., weights_only=True)``.
     ``timesteps``: T for zoo spiking models (their default otherwise). ``model_kwargs``: keyword
     arguments of the callable, or configuration overrides of a zoo model (``--model-arg``; see
-    :func:`parse_model_args`).
+    :func:`parse_model_args`). A ``.nir`` file is a NIR graph (:func:`energymodel.nir.load`;
+    ``nir_dt``: its step in seconds when the graph's metadata has none).
 
     The model's input shape for one sample is taken from the zoo configuration, or from an
     ``input_shape`` attribute of the module (``None`` when it has none)."""
     ckpt = _check_checkpoint(checkpoint)
     if timesteps is not None and int(timesteps) < 1:
         raise UserError(f"timesteps must be >= 1 (got {timesteps})")
+    if str(spec).lower().endswith(".nir"):
+        if model_kwargs:
+            raise UserError(f"{spec}: a NIR graph is built from the file; --model-arg "
+                            f"{', '.join(sorted(model_kwargs))} does not apply")
+        return _load_nir(spec, ckpt, timesteps, nir_dt)
     if ":" in spec:
         return _load_callable(spec, ckpt, timesteps, model_kwargs or {})
     names = _zoo_names()
@@ -177,6 +184,18 @@ def load_model(
     hint = f"; zoo models like it: {', '.join(close)}" if close else (
         f"; zoo models: {', '.join(names[:6])}, ..." if names else "")
     raise UserError(f"unknown model {spec!r}: give a zoo name or 'package.module:callable'{hint}")
+
+
+def _load_nir(spec: str, ckpt: str | None, timesteps: int | None,
+              nir_dt: float | None) -> ModelSpec:
+    """A ``.nir`` graph (:func:`energymodel.nir.load`); ``input_shape`` is one step of one
+    sample (``None`` when the graph has no input type)."""
+    if ckpt is not None:
+        raise UserError(f"{spec}: a NIR graph carries its own weights; --checkpoint does not apply")
+    from . import nir as _nir  # noqa: PLC0415  (nir and nirtorch are optional)
+
+    model = _nir.load(spec, dt=nir_dt)
+    return ModelSpec(model, spec, "nir", model.input_shape, timesteps)
 
 
 def _load_callable(spec: str, ckpt: str | None, timesteps: int | None,
@@ -431,6 +450,7 @@ def profile_model_spec(
     normalize: str | None = None,
     time_major: bool = False,
     model_kwargs: dict[str, Any] | None = None,
+    nir_dt: float | None = None,
 ) -> ProfileRun:
     """Load, profile and price one model: the whole of ``energymodel profile``.
 
@@ -458,11 +478,15 @@ def profile_model_spec(
                         "the generated inputs have neither")
     if data is not None and input != "random":
         raise UserError(f"give --data or --input {input!r}, not both")
-    ms = load_model(spec, checkpoint, timesteps, model_kwargs)
+    ms = load_model(spec, checkpoint, timesteps, model_kwargs, nir_dt=nir_dt)
+    if ms.source == "nir":  # runs step by step: input [batch, T, *one step]
+        shape = _nir_input_shape(spec, ms, shape, timesteps, time_major)
     if data is not None:
         run = _profile_spec_on_data(ms, hws, data, shape, batch_size, batches, mode, calibrate,
                                     progress, estimate_options, normalize, time_major, timesteps)
         run.settings["seed"] = seed  # of the random initialisation, where weights are random
+        if ms.source == "nir":
+            run.settings.update(nir_dt=ms.model.dt, nir_dt_source=ms.model.dt_source)
         return run
     batches = 1 if batches is None else batches
     shape = shape or ms.input_shape
@@ -489,7 +513,29 @@ def profile_model_spec(
                     seed=seed, calibrated_bn=bool(calibrate),
                     hardware=[h.name for h in hws], samples=prof.samples,
                     inputs=f"generator {input}, seed {seed}")
+    if ms.source == "nir":
+        settings.update(nir_dt=ms.model.dt, nir_dt_source=ms.model.dt_source)
     return ProfileRun(ms, prof, rep, settings)
+
+
+def _nir_input_shape(spec: str, ms: ModelSpec, shape: tuple[int, ...] | None,
+                     timesteps: int | None, time_major: bool) -> tuple[int, ...]:
+    """One sample's input to a NIR graph, ``(T, *one step)``: the graph runs step by step on
+    ``[batch, T, *one step]`` (so the user's data is batch-first, never time-major)."""
+    if timesteps is None:
+        raise UserError(f"{spec}: a NIR graph runs step by step; give the number of steps "
+                        "with --timesteps / -T")
+    if time_major:
+        raise UserError(f"{spec}: a NIR graph takes [batch, T, *input_type]; --time-major "
+                        "data does not apply (give the samples as [N, T, ...])")
+    if shape and ms.input_shape and tuple(shape) != tuple(ms.input_shape):
+        raise UserError(f"{spec}: --input-shape {','.join(map(str, shape))} does not match "
+                        f"the graph's input type {tuple(ms.input_shape)}")
+    step = shape or ms.input_shape
+    if step is None:
+        raise UserError(f"{spec}: the graph has no input type; give --input-shape (one step "
+                        "of one sample, e.g. 2,34,34)")
+    return (int(timesteps), *step)
 
 
 # ------------------------------------------------------------------ the user's model and data

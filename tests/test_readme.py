@@ -16,6 +16,8 @@ Rules of the extractor (keep them when adding README sections):
 * ``--data`` examples run on stand-ins too: ``val_subset.pt`` (8 random images), an image
   folder ``val_images/`` (two classes of small PNGs), ``mypkg.data:make_loader`` (a list of
   batches); ``--rates table_s1.csv`` reads a one-row rates file. Batch counts are shrunk.
+* ``model.nir`` (NIR examples) is a stand-in graph of 20 inputs, Affine-LIF-Affine-LIF, written
+  with the ``nir`` package when it is installed (a test-only dependency; skipped otherwise).
 * ``SKIP`` lists commands not run here, each with the test that covers it.
 """
 
@@ -155,11 +157,37 @@ def workdir(tmp_path, monkeypatch):
             px = (torch.rand(40, 40, 3) * 255).to(torch.uint8).numpy()
             Image.fromarray(px).save(tmp_path / "val_images" / cls / f"{k}.png")
     (tmp_path / "table_s1.csv").write_text("# pattern,rate\n.*,0.15\n")
+    _write_nir(tmp_path / "model.nir")
     return tmp_path
+
+
+def _write_nir(path: Path) -> None:
+    """A stand-in NIR graph: 20 inputs -> Affine -> LIF(16) -> Affine -> LIF(5)."""
+    try:
+        import nir
+    except ImportError:
+        return
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+
+    def lif(n: int):
+        return nir.LIF(tau=np.full(n, 1e-3, np.float32), r=np.ones(n, np.float32),
+                       v_leak=np.zeros(n, np.float32), v_threshold=np.ones(n, np.float32))
+
+    g = nir.NIRGraph.from_list(
+        nir.Affine(weight=(rng.random((16, 20)) * 0.5).astype(np.float32),
+                   bias=np.zeros(16, np.float32)), lif(16),
+        nir.Affine(weight=(rng.random((5, 16)) * 0.5).astype(np.float32),
+                   bias=np.zeros(5, np.float32)), lif(5))
+    nir.write(str(path), g)
 
 
 @pytest.mark.parametrize("code, line", PYTHON, ids=[f"python@{n}" for _, n in PYTHON])
 def test_readme_python_runs(code, line, workdir):
+    if "profile_nir" in code:
+        pytest.importorskip("nir")
+        pytest.importorskip("nirtorch")
     torch.manual_seed(0)
     ns: dict = {"__name__": "__readme__"}
     exec(compile(code, f"README.md:{line}", "exec"), ns)  # noqa: S102 - the README's own code
@@ -171,6 +199,9 @@ def test_readme_command_runs(cmd, workdir):
         pytest.skip(SKIP[cmd])
     if "spikingjelly." in cmd:
         pytest.importorskip("spikingjelly.activation_based.model.parametric_lif_net")
+    if ".nir " in cmd:
+        pytest.importorskip("nir")
+        pytest.importorskip("nirtorch")
     from energymodel.cli import app
 
     run = cmd

@@ -95,6 +95,16 @@ def _first_tensor(output: Any) -> torch.Tensor | None:
     return None
 
 
+def _membrane(m: nn.Module) -> torch.Tensor | None:
+    """The membrane-potential tensor a neuron holds now (``mem``, ``v`` or
+    ``membrane_potential``), or ``None`` when it holds none (after a reset to a number)."""
+    for a in ("mem", "v", "membrane_potential"):
+        v = getattr(m, a, None)
+        if isinstance(v, torch.Tensor) and not isinstance(v, nn.Module):
+            return v
+    return None
+
+
 @dataclass(frozen=True)
 class NeuronAdapter:
     """How to read one family of neurons.
@@ -108,6 +118,8 @@ class NeuronAdapter:
         timesteps: (module, inputs, spike tensor) -> T when one call covers T steps along the
             leading dim, else ``None``.
         reset: module -> None, clears its state between samples (``None``: not resettable).
+        state: module -> its membrane-potential tensor now (``None``: none held); compared
+            before and after a single-step call for NeuroBench's MembraneUpdates.
     """
 
     name: str
@@ -116,6 +128,7 @@ class NeuronAdapter:
     spikes: Callable[[Any], torch.Tensor | None] = _first_tensor
     timesteps: Callable[[nn.Module, tuple, torch.Tensor], int | None] = _multistep_from_step_mode
     reset: Callable[[nn.Module], None] | None = None
+    state: Callable[[nn.Module], torch.Tensor | None] = _membrane
 
 
 def _has_state_protocol(m: nn.Module) -> bool:

@@ -52,6 +52,9 @@ class Profile:
         unrecognized: aten ops that ran, do compute, and have no count rule: name -> calls.
             They are listed, never silently counted as zero.
         batch_rates: optional per-batch firing rates (``batch, site, rate``) for spread statistics.
+        model_stats: what the model held when profiling began (parameter and buffer bytes,
+            connection weights and zeros: :func:`energymodel.neurobench.model_statistics`),
+            for NeuroBench's Footprint and ConnectionSparsity; ``None`` when unknown.
         model_info: what the profiler noted about the model, for :meth:`diagnostics`:
             ``neurons`` (recognised neuron modules), ``uncalibrated_bn`` (BatchNorm layers whose
             running statistics were still their initial values), ``root_calls`` (model calls
@@ -65,6 +68,7 @@ class Profile:
         steps: pd.DataFrame | None = None,
         unrecognized: dict[str, int] | None = None,
         batch_rates: pd.DataFrame | None = None,
+        model_stats: dict[str, float] | None = None,
         model_info: dict[str, Any] | None = None,
     ) -> None:
         missing = [c for c in list(ID_COLUMNS) + list(COUNT_COLUMNS) if c not in raw.columns]
@@ -86,6 +90,7 @@ class Profile:
         self._steps = steps.reset_index(drop=True)
         self.unrecognized: dict[str, int] = dict(unrecognized or {})
         self._batch_rates = batch_rates
+        self.model_stats: dict[str, float] | None = dict(model_stats) if model_stats else None
         self.model_info: dict[str, Any] = dict(model_info or {})
 
     # ----------------------------------------------------------------- views
@@ -195,7 +200,18 @@ class Profile:
                 shifted.append(p)
             br = pd.concat(shifted, ignore_index=True)
         return Profile(raw, self.samples + other.samples, steps, unrec, br,
-                       model_info=_merge_info(self.model_info, other.model_info))
+                       model_info=_merge_info(self.model_info, other.model_info),
+                       model_stats=self.model_stats or other.model_stats)
+
+    def neurobench(self, **options: Any) -> dict[str, Any]:
+        """NeuroBench 2.3's workload metrics, per sample, from these counts:
+        ``SynapticOperations`` (``Effective_MACs``, ``Effective_ACs``, ``Dense``),
+        ``ActivationSparsity``, ``MembraneUpdates``, ``Footprint`` (bytes) and
+        ``ConnectionSparsity``. Options and the conventions where ours differ:
+        :func:`energymodel.neurobench.neurobench_metrics`."""
+        from ..neurobench import neurobench_metrics  # noqa: PLC0415  (a view of the counts)
+
+        return neurobench_metrics(self, **options)
 
     def __add__(self, other: "Profile") -> "Profile":
         return self.merge(other)
@@ -213,6 +229,8 @@ class Profile:
         }
         if self._batch_rates is not None:
             d["batch_rates"] = self._batch_rates.to_dict(orient="list")
+        if self.model_stats is not None:
+            d["model_stats"] = self.model_stats
         return d
 
     @classmethod
@@ -227,6 +245,7 @@ class Profile:
             d.get("unrecognized"),
             pd.DataFrame(br) if br is not None else None,
             model_info=d.get("model_info"),
+            model_stats=d.get("model_stats"),
         )
 
     def to_json(self, path: str | None = None) -> str:

@@ -22,7 +22,7 @@ from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatc
 
 from .columns import COUNT_COLUMNS, ID_COLUMNS, STATIC_COLUMNS
 from .neurons import NeuronAdapter, find_adapter
-from .operands import F64, CountOptions, exact_sum_dims
+from .operands import F64, CountOptions, exact_sum, exact_sum_dims
 from .profile import Profile
 from .rules import IGNORED_OPS, OpCount, RuleContext, rule_for
 
@@ -53,6 +53,7 @@ def _composite(func: Any) -> bool:
 class _Site:
     __slots__ = (
         "key", "layer", "module_type", "op", "kind", "calls", "host", "static", "acc", "steps_T", "step_spikes", "step_updates",
+        "sample",
     )
 
     def __init__(self, key: str, layer: str, module_type: str, op: str, kind: str) -> None:
@@ -64,6 +65,7 @@ class _Site:
         self.steps_T = 0
         self.step_spikes: torch.Tensor | None = None
         self.step_updates: list[float] = []
+        self.sample = -1  # the sample (root-call group) of the last call, for state_changes
 
     def add_dev(self, dev: dict[str, Any]) -> None:
         names, vals = [], []
@@ -87,11 +89,13 @@ class _Site:
 
 
 class _Frame:
-    __slots__ = ("name", "module", "ordinals", "adapter")
+    __slots__ = ("name", "module", "ordinals", "adapter", "pre_state", "synapse")
 
     def __init__(self, name: str, module: nn.Module, adapter: NeuronAdapter | None) -> None:
         self.name, self.module, self.adapter = name, module, adapter
         self.ordinals: dict[str, int] = defaultdict(int)
+        self.pre_state: torch.Tensor | None = None
+        self.synapse = False  # a weight layer running inside a neuron: counted (see _synapse_depth)
 
 
 class _Bookkeeping:
@@ -125,7 +129,8 @@ class _CountingMode(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         p = self.prof
-        if getattr(_INTERNAL, "depth", 0) or p._neuron_depth or not p._stack:
+        if getattr(_INTERNAL, "depth", 0) or (p._neuron_depth and not p._synapse_depth) \
+                or not p._stack:
             return func(*args, **kwargs)
         entry = self._entries.get(func)
         if entry is None:
@@ -229,6 +234,7 @@ class Profiler:
         self._sites: dict[str, _Site] = {}
         self._stack: list[_Frame] = []
         self._neuron_depth = 0
+        self._synapse_depth = 0
         self._mode_out = False
         self._unrecognized: dict[str, int] = defaultdict(int)
         self._sample_units = 0
@@ -239,6 +245,7 @@ class Profiler:
         self._pending_unrecognized: dict[str, int] = defaultdict(int)
         self._pending_samples = 0
         self._model_info: dict[str, Any] = {}
+        self._model_stats: dict[str, Any] | None = None
         self._clean = False  # neuron states known to be reset (by us, at a sample's end)
         self._batch_snaps: list[tuple[list[str], torch.Tensor | None, list[float]]] = []
 
@@ -254,6 +261,10 @@ class Profiler:
             self._install_hooks()
             with _Bookkeeping():
                 self._model_info = _model_info(self.model, self._adapters, self.calls_per_sample)
+                # sizes and zero weights for NeuroBench's Footprint / ConnectionSparsity
+                from ..neurobench import model_statistics  # noqa: PLC0415  (a view module)
+
+                self._model_stats = model_statistics(self.model, lazy=True)
             self._mode = _CountingMode(self)
             self._mode.__enter__()
         except BaseException:
@@ -286,14 +297,17 @@ class Profiler:
             if adapter is not None:
                 self._adapters[m] = adapter
                 inside_neuron.update(c for c in m.modules() if c is not m)
+            # a weight layer inside a neuron (snntorch RLeaky's recurrent Linear) is a synapse:
+            # counted, although the neuron's own arithmetic is not
+            synapse = m in inside_neuron and _is_weight_layer(m)
             self._handles.append(
-                m.register_forward_pre_hook(self._make_pre(name, m), with_kwargs=True)
+                m.register_forward_pre_hook(self._make_pre(name, m, synapse), with_kwargs=True)
             )
             self._handles.append(
-                m.register_forward_hook(self._make_post(m), always_call=True)
+                m.register_forward_hook(self._make_post(m, synapse), always_call=True)
             )
 
-    def _make_pre(self, name: str, m: nn.Module):
+    def _make_pre(self, name: str, m: nn.Module, synapse: bool = False):
         is_root = m is self.model
         adapter = self._adapters.get(m)
 
@@ -307,15 +321,21 @@ class Profiler:
                     self._close_stale_neurons()
             if not self._stack:
                 self._begin_call(is_root, tuple(inputs) + tuple(kwargs.values()))
-            self._stack.append(_Frame(name, module, adapter))
+            frame = _Frame(name, module, adapter)
+            self._stack.append(frame)
+            if synapse and self._neuron_depth:
+                frame.synapse = True
+                self._synapse_depth += 1
+                self._enter_mode()
             if adapter is not None:
                 if self._neuron_depth == 0:
                     self._leave_mode()
+                    frame.pre_state = adapter.state(module)  # a reference: frameworks rebind
                 self._neuron_depth += 1
 
         return pre
 
-    def _make_post(self, m: nn.Module):
+    def _make_post(self, m: nn.Module, synapse: bool = False):
         is_root = m is self.model
 
         def post(module, inputs, output):
@@ -331,6 +351,8 @@ class Profiler:
                     self._close(stack.pop())
             frame = stack.pop()
             failed = output is None and sys.exc_info()[0] is not None
+            if frame.synapse:
+                self._close_synapse()
             if frame.adapter is not None:
                 self._neuron_depth -= 1
                 if self._neuron_depth == 0:
@@ -348,10 +370,19 @@ class Profiler:
     def _close(self, frame: _Frame) -> None:
         """Close a frame whose post-hook never ran (a BaseException raised inside it was caught
         by a module around it)."""
+        if frame.synapse:
+            self._close_synapse()
         if frame.adapter is not None:
             self._neuron_depth -= 1
             if self._neuron_depth == 0:
                 self._enter_mode()
+
+    def _close_synapse(self) -> None:
+        """A weight layer inside a neuron ends: back to not counting the neuron's arithmetic."""
+        if self._synapse_depth:
+            self._synapse_depth -= 1
+            if self._synapse_depth == 0 and self._neuron_depth:
+                self._leave_mode()
 
     def _close_stale_neurons(self) -> None:
         """A module outside every neuron starts while neuron frames are open: those neurons
@@ -389,6 +420,7 @@ class Profiler:
         while self._stack:
             self._close(self._stack.pop())
         self._neuron_depth = 0
+        self._synapse_depth = 0
         self._enter_mode()
         self._journal.clear()
         self._pending_unrecognized.clear()
@@ -467,17 +499,19 @@ class Profiler:
             sop, steps_sum = self._ctx.scan(spk, T or 1)
             if T is not None and (steps_sum is None or steps_sum.numel() != T):
                 steps_sum = exact_sum_dims(spk.reshape(T, -1), 1, self.options.max_spike_level)
+            changed = self._changed_states(frame, T, spk.numel())
         self._journal.append((self._apply_neuron, frame, adapter.op(frame.module), spk.numel(),
-                              sop.total, sop.nnz, T, steps_sum, spk.device))
+                              sop.total, sop.nnz, T, steps_sum, spk.device, changed))
 
     def _apply_neuron(self, frame: _Frame, op: str, n: int, spikes: torch.Tensor,
                       nnz: torch.Tensor, T: int | None, steps_sum: torch.Tensor | None,
-                      device: torch.device) -> None:
+                      device: torch.device, changed: torch.Tensor | None = None) -> None:
         s = self._site(frame, op, "neuron")
         s.calls += 1
         for c in ("neuron_updates", "out_elems", "state_reads", "state_writes"):
             s.host[c] += n
         s.add_dev({"spikes_out": spikes, "out_nnz": nnz, "spike_writes": nnz})
+        s.add_dev({"state_changes": self._state_changes(s, changed, n)})
         steps = T or self.timesteps or 1
         s.static["timesteps"] = float(steps)
         if s.step_spikes is None or s.steps_T != steps:
@@ -497,6 +531,28 @@ class Profiler:
             t = (s.calls - 1) % steps
             s.step_spikes[t] += spikes
             s.step_updates[t] += n
+
+    def _changed_states(self, frame: _Frame, T: int | None, n: int) -> torch.Tensor | None:
+        """At the neuron call's end (the state after it is only there now): the elements where
+        the membrane after the call differs from the one before it, on the device; ``None``
+        where they cannot be told apart, and every update counts: multi-step calls (only the
+        last step's state is kept), no state tensor, other shapes, or a state updated in place
+        (same storage)."""
+        pre, post = frame.pre_state, frame.adapter.state(frame.module)
+        if T is not None or not isinstance(pre, torch.Tensor) \
+                or not isinstance(post, torch.Tensor) or pre.shape != post.shape \
+                or post.numel() != n or pre.data_ptr() == post.data_ptr():
+            return None
+        return exact_sum(torch.ne(pre, post).to(torch.float32), 1)
+
+    def _state_changes(self, s: _Site, changed: torch.Tensor | None, n: int) -> torch.Tensor | float:
+        """Neuron updates that changed the membrane (NeuroBench's MembraneUpdates), applied with
+        the journal: every neuron on a site's first call within a sample (a root call, or
+        ``calls_per_sample`` of them) and where :meth:`_changed_states` could not compare;
+        otherwise the elements that changed."""
+        sample = self._root_calls // self.calls_per_sample
+        first, s.sample = s.sample != sample, sample
+        return float(n) if first or changed is None else changed
 
     def _after_root_call(self) -> None:
         self._ctx.clear_cache()
@@ -651,8 +707,11 @@ class Profiler:
                 f"{self.calls_per_sample} is not a whole number of samples"
             )
         info = dict(self._model_info, root_calls=self._root_calls)
+        from ..neurobench import finish_statistics  # noqa: PLC0415
+
+        stats = self._model_stats
         return Profile(raw, int(samples), steps, dict(self._unrecognized), self._batch_rates(),
-                       model_info=info)
+                       model_info=info, model_stats=finish_statistics(stats) if stats else None)
 
     def _batch_rates(self) -> pd.DataFrame | None:
         if not self.keep_batch_rates or not self._batch_snaps:
@@ -696,6 +755,12 @@ def _model_info(model: nn.Module, adapters: dict[nn.Module, NeuronAdapter],
         got = torch.cat([f.to(dev) for f in flags]).cpu().tolist()
         uncal = [n for n, f in zip(bn_names, got) if f]
     return {"neurons": neurons, "uncalibrated_bn": uncal, "calls_per_sample": calls_per_sample}
+
+
+def _is_weight_layer(m: nn.Module) -> bool:
+    """A module holding a weight matrix or kernel of its own (``weight`` with 2+ dims)."""
+    w = m._parameters.get("weight")
+    return isinstance(w, torch.Tensor) and w.dim() >= 2
 
 
 def _rank() -> int:

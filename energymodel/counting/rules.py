@@ -23,6 +23,7 @@ Conventions (see ``counting/columns.py`` for the columns):
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -204,7 +205,11 @@ def _contraction(
         ev = act.events(ctx.options) * outer
         nnz = act.nnz.to(F64)
         host["in_elems"] = act.numel
+        host["nb_dense"] = dense
+        fbin = act.flag("binary")
         dev.update(
+            nb_acs=fbin * nnz * outer,
+            nb_macs=(1.0 - fbin) * nnz * outer,
             in_nnz=nnz,
             in_spike_calls=fa,
             in_binary_calls=act.flag("binary"),
@@ -300,6 +305,22 @@ def conv_fanout(
     return f
 
 
+_NNZ_OPTIONS = CountOptions(integer_spikes="mac")  # event_sums then count non-zeros
+
+
+@functools.lru_cache(maxsize=4096)
+def _fanout_total(size: int, kernel: int, stride: int, padding: int, dilation: int,
+                  out_size: int) -> int:
+    """(input position, output position, tap) triples along one dim: what an all-ones input
+    reaches (taps on padding excluded); the host-side sum of :func:`conv_fanout`."""
+    return sum(
+        1
+        for o in range(out_size)
+        for j in range(kernel)
+        if 0 <= o * stride - padding + j * dilation < size
+    )
+
+
 @register_rule(aten.convolution, aten._convolution)
 def conv_rule(ctx, args, kwargs, out):
     x, w, bias = args[0], args[1], args[2]
@@ -342,10 +363,28 @@ def conv_rule(ctx, args, kwargs, out):
     fa = X.flag("integer")
     nnz = X.nnz.to(F64)
     kernel_fetch = nnz * per_group * kprod
+    # NeuroBench's view: every non-zero input counts once, whatever its kind or value
+    if transposed:
+        nb_pairs = nnz * kprod * per_group
+        nb_dense = dense
+    else:
+        t = X.event_sums((0, 1), _NNZ_OPTIONS)
+        for d in range(nd):
+            f = conv_fanout(in_sp[d], ksz[d], stride_l[d], pad_l[d], dil_l[d], out_sp[d], x.device)
+            shape = [1] * nd
+            shape[d] = in_sp[d]
+            t = t * f.view(shape)
+        nb_pairs = t.sum() * per_group
+        nb_dense = nb * c_in * per_group * _prod(
+            _fanout_total(in_sp[d], ksz[d], stride_l[d], pad_l[d], dil_l[d], out_sp[d])
+            for d in range(nd)
+        )
+    fbin = X.flag("binary")
     host: dict[str, Number] = {
         "dense_macs": dense,
         "in_elems": X.numel,
         "out_elems": out.numel(),
+        "nb_dense": nb_dense,
     }
     static: dict[str, Number] = {
         "weight_elems": w.numel(),
@@ -357,6 +396,8 @@ def conv_rule(ctx, args, kwargs, out):
         host["bias_reads"] = out.numel()
         static["bias_elems"] = bias.numel()
     dev = dict(
+        nb_acs=fbin * nb_pairs,
+        nb_macs=(1.0 - fbin) * nb_pairs,
         in_nnz=nnz,
         in_spike_calls=fa,
         in_binary_calls=X.flag("binary"),

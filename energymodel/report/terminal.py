@@ -24,7 +24,7 @@ import pandas as pd
 from .. import _tables
 
 __all__ = ["render", "format_count", "format_rate", "layer_view", "totals_view",
-           "hardware_cost_view", "terminal_width"]
+           "hardware_cost_view", "neurobench_view", "terminal_width"]
 
 
 def terminal_width(width: int | None = None) -> int:
@@ -276,6 +276,26 @@ def audit_view(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
     energy = [c for c in t.columns if c.endswith("J)")]
     return t, dict(keep=energy + rates, name_column="Chip",
                    formats={c: format_rate for c in rates})
+
+
+def neurobench_view(nb: dict) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """NeuroBench's workload metrics (:meth:`~energymodel.Profile.neurobench`) as a two-column
+    table, one metric a row: operation and update counts with k / M / G, sparsities at three
+    significant figures, the footprint in bytes; ``unknown`` where NeuroBench's definition
+    does not apply. Returns ``(table, render_kwargs)``."""
+    rows = [(f"SynapticOperations.{k}", format_count(v))
+            for k, v in nb["SynapticOperations"].items()]
+    for k in ("ActivationSparsity", "MembraneUpdates", "Footprint", "ConnectionSparsity"):
+        v = nb[k]
+        if v is None:
+            text = "unknown"
+        elif k in ("MembraneUpdates", "Footprint"):
+            text = format_count(v)
+        else:
+            text = _tables.format_sig(float(v))
+        rows.append((f"{k} (bytes)" if k == "Footprint" else k, text))
+    t = pd.DataFrame(rows, columns=["metric", "per sample"])
+    return t, dict(keep=["per sample"], name_column="metric", min_name=34)
 
 
 def show_comparison(table: pd.DataFrame, width: int | None = None) -> str:
