@@ -155,6 +155,8 @@ def load_model(
     ckpt = _check_checkpoint(checkpoint)
     if timesteps is not None and int(timesteps) < 1:
         raise UserError(f"timesteps must be >= 1 (got {timesteps})")
+    if nir_dt is not None and not str(spec).lower().endswith(".nir"):
+        raise UserError(f"--nir-dt applies to NIR graphs (.nir files), not to {spec!r}")
     if str(spec).lower().endswith(".nir"):
         if model_kwargs:
             raise UserError(f"{spec}: a NIR graph is built from the file; --model-arg "

@@ -134,6 +134,10 @@ def test_bad_arguments_are_one_line_before_any_work(mod, tmp_path):
         (["compare", "--rate", "nan"], "--rate must be within"),
         (["compare", "--seed", str(2**70)], "--seed must be within"),
         (["compare", "--tokens", "100000"], "memory budget"),
+        (["audit", "hmod:make", "--published", "1mJ", "-T", "0"], "--timesteps must be an integer >= 1"),
+        (["audit", "hmod:make", "--published", "1mJ", "-b", "0"], "--batch-size must be an integer >= 1"),
+        (["audit", "hmod:make", "--published", "1mJ", "-n", "0"], "--batches must be an integer >= 1"),
+        (["profile", "hmod:make", "--nir-dt", "1e-3"], "--nir-dt applies to NIR graphs"),
     ]
     for args, needle in cases:
         _one_error_line(args + o, needle, out)
