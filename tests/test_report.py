@@ -135,6 +135,13 @@ def test_report_makes_every_listed_file(tmp_path):
             assert f"]({name})" in index
     ref = pd.read_csv(out / "reference_models.csv")
     assert len(ref) == 4 and (ref.filter(like="energy_mj[").to_numpy() > 0).all()
+    # each row is what `energymodel profile MODEL --seed 0` gives, whatever ran before it
+    from energymodel.workflow import profile_model_spec
+
+    for m in ("vit-1-64-tiny", "sdt-1-64-tiny"):
+        run = profile_model_spec(m, ["cmos45nm"], seed=0)
+        got = float(ref.set_index("model").loc[m, "energy_mj[cmos45nm]"])
+        assert got == pytest.approx(float(run.report.totals["total_mj"].iloc[0]), rel=1e-12)
     sweep = pd.read_csv(out / "attention_vs_tokens.csv")
     van = sweep[sweep["mechanism"] == "vanilla"].sort_values("tokens")
     sdsa = sweep[sweep["mechanism"] == "sdsa"].sort_values("tokens")

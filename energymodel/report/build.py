@@ -118,6 +118,16 @@ def reference_views(ref: pd.DataFrame, hw_names: list[str],
     return [HumanTable(a, "Models"), HumanTable(b, "Energy per image")]
 
 
+def _seeded_model(name: str, seed: int):
+    """``load_model(name)`` with its random weights drawn from ``seed``, as ``energymodel profile
+    NAME --seed SEED`` draws them: every row of the reports is reproducible on its own, whatever
+    ran before it."""
+    import torch  # noqa: PLC0415
+
+    torch.manual_seed(int(seed))
+    return load_model(name)
+
+
 def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
                   hardware: list[str] | None = None, rate: float = 0.2, seed: int = 0,
                   log: Callable[[str], None] | None = None) -> list[Path]:
@@ -192,7 +202,7 @@ def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
     # 2 + 3. one model in detail
     name = plan["breakdown_model"]
     log(f"[3/5] per-layer breakdown and firing rates of {name}")
-    ms = load_model(name)
+    ms = _seeded_model(name, seed)
     prof = profile_model(ms.model, ms.input_shape, batch_size=1,
                          batches=plan["breakdown_batches"], timesteps=ms.timesteps, seed=seed,
                          calibrate=True)
@@ -228,7 +238,7 @@ def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
     costs: list[pd.DataFrame] = []  # hardware cost of each model (energymodel.report.cost)
     for m in plan["models"]:
         t = time.time()
-        ms = load_model(m)
+        ms = _seeded_model(m, seed)
         prof = profile_model(ms.model, ms.input_shape, batch_size=1, batches=1,
                              timesteps=ms.timesteps, seed=seed, calibrate=True)
         r = estimate(prof, hws, mode="paper")
@@ -305,7 +315,7 @@ def _published_tables(measured: dict, out: Path, hw_names: list[str], quick: boo
     for m in PUBLISHED_MJ:
         if m not in measured and not quick:
             t = time.time()
-            ms = load_model(m)
+            ms = _seeded_model(m, seed)
             measured[m] = (profile_model(ms.model, ms.input_shape, batch_size=1, batches=1,
                                          timesteps=ms.timesteps, seed=seed, calibrate=True),
                            ms.timesteps)
