@@ -274,30 +274,45 @@ class _Checker:
             return False
         return True
 
-    def entry(self, value: Any, field: str, extra: Iterable[str] = ()) -> None:
+    def entry(self, value: Any, field: str, extra: Iterable[str] = (), *,
+              dimension: str = "energy") -> None:
+        """One cited constant: ``value``, ``unit`` and ``citation`` required, the unit one of
+        the ``dimension``'s (``energy``: :data:`UNITS_TO_PJ`; the cost sections' dimensions:
+        :data:`COST_UNITS`), the value (and ``low``/``high``) within the dimension's plausible
+        range (:data:`PLAUSIBLE`) so that no product of constants overflows, ``flag``
+        entries true or false."""
         if not self.mapping(value, field):
             return
-        allowed = _ENTRY_KEYS | set(extra)
+        allowed = (_ENTRY_KEYS if dimension == "energy" else _COST_ENTRY_KEYS) | set(extra)
         for k in value:
             if k not in allowed:
                 self.add(f"{field}.{k}", f"unknown key {_short(k)} (known: {', '.join(sorted(allowed))})")
         for k in ("value", "unit", "citation"):
             if k not in value:
                 self.add(f"{field}.{k}", f"missing required key {k!r}")
+        units = UNITS_TO_PJ if dimension == "energy" else COST_UNITS[dimension]
         unit = value.get("unit")
-        factor = UNITS_TO_PJ.get(unit) if isinstance(unit, str) else None
+        factor = units.get(unit) if isinstance(unit, str) else None
         if "unit" in value and factor is None:
-            self.add(f"{field}.unit", f"unknown unit {_short(unit)} (use one of {', '.join(UNITS_TO_PJ)})")
+            self.add(f"{field}.unit", f"unknown unit {_short(unit)} (use one of "
+                     f"{', '.join(units)}{'' if dimension == 'energy' else ': a ' + dimension + ' unit'})")
+        lo_ok, hi_ok = PLAUSIBLE[dimension]
         for k in ("value", "low", "high"):
             if k in value:
                 v = value[k]
-                if not _is_number(v):
+                if dimension == "flag":
+                    if not isinstance(v, bool):
+                        self.add(f"{field}.{k}", f"must be true or false, got {_short(v)}")
+                elif not _is_number(v):
                     self.add(f"{field}.{k}", f"must be a number, got {_short(v)}")
-                elif v < 0:
-                    self.add(f"{field}.{k}", f"energy must be >= 0, got {v:g}")
-                elif factor is not None and v * factor > MAX_ENERGY_PJ:
-                    self.add(f"{field}.{k}", f"implausible energy {v:g} {unit} (above "
-                             f"{MAX_ENERGY_PJ:g} pJ = 1 mJ per operation; check the unit)")
+                elif v < lo_ok or (v == 0 and lo_ok == 0 and dimension != "energy"):
+                    self.add(f"{field}.{k}", f"{dimension} must be "
+                             f"{'>= 0' if dimension == 'energy' else '> 0'}, got {v:g}")
+                elif factor is not None and v * factor > hi_ok:
+                    self.add(f"{field}.{k}", f"implausible {dimension} {v:g} {unit} (above "
+                             f"{hi_ok:g} {PLAUSIBLE_UNIT[dimension]}; check the unit)")
+        if dimension == "flag":
+            return
         v, lo, hi = value.get("value"), value.get("low"), value.get("high")
         if _is_number(v) and _is_number(lo) and lo > v:
             self.add(f"{field}.low", f"low ({lo:g}) is above value ({v:g})")
@@ -508,13 +523,26 @@ COST_KEYS: dict[str, dict[str, str]] = {
 }
 
 
+#: keys of a cost-section entry (no widths, capacities or interpolation there)
+_COST_ENTRY_KEYS = {"value", "unit", "citation", "low", "high", "note", "derivation"}
+#: plausible range of a constant in its dimension's base unit (energy: pJ per operation; count;
+#: bits; seconds; ops/s; watts): wider values are unit mistakes, and would overflow products
+PLAUSIBLE: dict[str, tuple[float, float]] = {
+    "energy": (0.0, MAX_ENERGY_PJ),
+    "count": (0.0, 1e12),
+    "bits": (0.0, 8.0 * MAX_CAPACITY_BYTES),
+    "time": (0.0, 1e3),
+    "rate": (0.0, 1e21),
+    "power": (0.0, 1e6),
+    "flag": (0.0, 1.0),
+}
+PLAUSIBLE_UNIT = {"energy": "pJ = 1 mJ per operation", "count": "", "bits": "bits",
+                  "time": "s", "rate": "ops/s", "power": "W", "flag": ""}
+
+
 def _check_cost_sections(c: "_Checker", data: dict[str, Any]) -> None:
-    """Check the optional ``capacity`` / ``timing`` / ``power`` sections: known keys, an entry
-    (``value``, ``unit``, ``citation``; optional ``low``, ``high``, ``note``, ``derivation``) with a
-    unit of the key's dimension, a positive value (true/false for flags) and a citation that
-    names a key of ``sources``."""
-    sources = data.get("sources") if isinstance(data.get("sources"), dict) else {}
-    allowed = {"value", "unit", "citation", "low", "high", "note", "derivation"}
+    """Check the optional ``capacity`` / ``timing`` / ``power`` sections: known keys, each a
+    cited entry of its key's dimension (:meth:`_Checker.entry`, which every section shares)."""
     for section, keys in COST_KEYS.items():
         if section not in data:
             continue
@@ -525,42 +553,9 @@ def _check_cost_sections(c: "_Checker", data: dict[str, Any]) -> None:
         for k, e in data[section].items():
             f = f"{section}.{k}"
             if k not in keys:
-                c.add(f, f"unknown key {k!r} (known: {', '.join(keys)})")
+                c.add(f, f"unknown key {_short(k)} (known: {', '.join(keys)})")
                 continue
-            if not c.mapping(e, f):
-                continue
-            for kk in e:
-                if kk not in allowed:
-                    c.add(f"{f}.{kk}", f"unknown key {kk!r} (known: {', '.join(sorted(allowed))})")
-            for kk in ("value", "unit", "citation"):
-                if kk not in e:
-                    c.add(f"{f}.{kk}", f"missing required key {kk!r}")
-            dim = keys[k]
-            units = COST_UNITS[dim]
-            if "unit" in e and (not isinstance(e["unit"], str) or e["unit"] not in units):
-                c.add(f"{f}.unit", f"unit {e['unit']!r} is not a {dim} unit (use one of "
-                      f"{', '.join(units)})")
-            for kk in ("value", "low", "high"):
-                if kk not in e:
-                    continue
-                v = e[kk]
-                if dim == "flag":
-                    if kk == "value" and not isinstance(v, bool):
-                        c.add(f"{f}.{kk}", f"must be true or false, got {v!r}")
-                elif not _is_number(v) or v <= 0:
-                    c.add(f"{f}.{kk}", f"must be a positive number, got {v!r}")
-            v, lo, hi = e.get("value"), e.get("low"), e.get("high")
-            if dim != "flag" and _is_number(v) and _is_number(lo) and lo > v:
-                c.add(f"{f}.low", f"low ({lo}) is above value ({v})")
-            if dim != "flag" and _is_number(v) and _is_number(hi) and hi < v:
-                c.add(f"{f}.high", f"high ({hi}) is below value ({v})")
-            cit = e.get("citation")
-            if "citation" in e:
-                if not isinstance(cit, str) or not cit.strip():
-                    c.add(f"{f}.citation", "must be non-empty text naming the source")
-                elif sources and not any(str(s) in cit for s in sources):
-                    c.add(f"{f}.citation", "must name a key of 'sources' "
-                          f"({', '.join(map(str, sources))})")
+            c.entry(e, f, dimension=keys[k])
 
 
 def validate_hardware_file(path: str | os.PathLike) -> list[Problem]:

@@ -220,6 +220,13 @@ _BAD = {
     "flag not bool": ("capacity:\n  weight_sharing:\n    value: 1\n    unit: flag\n"
                       "    citation: \"merolla2014\"\n", "capacity.weight_sharing.value"),
     "missing citation": ("timing:\n  tick:\n    value: 1\n    unit: ms\n", "timing.tick.citation"),
+    # the entry checks every section shares: no TypeError on a list unit, no overflow later
+    "unit as a list": ("timing:\n  tick:\n    value: 1\n    unit: [ms]\n"
+                       "    citation: \"merolla2014\"\n", "timing.tick.unit"),
+    "overflowing power": ("power:\n  static_per_chip:\n    value: 1.0e+300\n    unit: W\n"
+                          "    citation: \"merolla2014\"\n", "power.static_per_chip.value"),
+    "citation naming no source": ("timing:\n  tick:\n    value: 1\n    unit: ms\n"
+                                  "    citation: \"somewhere\"\n", "timing.tick.citation"),
 }
 
 
