@@ -141,6 +141,19 @@ class IF(_NIRNeuron):
         return self._fire(self._rest(x) + self.gain * x)
 
 
+def _cuba_buffers(m: nn.Module, tau_syn: Any, tau_mem: Any, r: Any, v_leak: Any, w_in: Any,
+                  dt: float) -> None:
+    """The forward-Euler constants of a current-based (Cuba) node, as buffers of ``m``:
+    synaptic decay and gain (``dt / tau_syn``), membrane decay, leak and gain (``dt / tau_mem``)."""
+    a_s = dt / np.asarray(tau_syn, dtype=np.float64)
+    a_m = dt / np.asarray(tau_mem, dtype=np.float64)
+    m.register_buffer("syn_decay", _t(1.0 - a_s))
+    m.register_buffer("syn_gain", _t(a_s * np.asarray(w_in, dtype=np.float64)))
+    m.register_buffer("decay", _t(1.0 - a_m))
+    m.register_buffer("leak", _t(a_m * np.asarray(v_leak, dtype=np.float64)))
+    m.register_buffer("gain", _t(a_m * np.asarray(r, dtype=np.float64)))
+
+
 class CubaLIF(_NIRNeuron):
     """NIR ``CubaLIF``: synaptic current ``i <- (1 - dt/tau_syn) i + (dt/tau_syn) w_in S``,
     then the LIF update with ``I = i``."""
@@ -150,13 +163,7 @@ class CubaLIF(_NIRNeuron):
     def __init__(self, tau_syn: Any, tau_mem: Any, r: Any, v_leak: Any, v_threshold: Any,
                  v_reset: Any, w_in: Any, dt: float) -> None:
         super().__init__(v_threshold, v_reset)
-        a_s = dt / np.asarray(tau_syn, dtype=np.float64)
-        a_m = dt / np.asarray(tau_mem, dtype=np.float64)
-        self.register_buffer("syn_decay", _t(1.0 - a_s))
-        self.register_buffer("syn_gain", _t(a_s * np.asarray(w_in, dtype=np.float64)))
-        self.register_buffer("decay", _t(1.0 - a_m))
-        self.register_buffer("leak", _t(a_m * np.asarray(v_leak, dtype=np.float64)))
-        self.register_buffer("gain", _t(a_m * np.asarray(r, dtype=np.float64)))
+        _cuba_buffers(self, tau_syn, tau_mem, r, v_leak, w_in, dt)
         self.i: torch.Tensor | None = None
 
     def reset(self) -> None:
@@ -219,13 +226,7 @@ class CubaLI(_Integrator):
     def __init__(self, tau_syn: Any, tau_mem: Any, r: Any, v_leak: Any, w_in: Any,
                  dt: float) -> None:
         super().__init__()
-        a_s = dt / np.asarray(tau_syn, dtype=np.float64)
-        a_m = dt / np.asarray(tau_mem, dtype=np.float64)
-        self.register_buffer("syn_decay", _t(1.0 - a_s))
-        self.register_buffer("syn_gain", _t(a_s * np.asarray(w_in, dtype=np.float64)))
-        self.register_buffer("decay", _t(1.0 - a_m))
-        self.register_buffer("leak", _t(a_m * np.asarray(v_leak, dtype=np.float64)))
-        self.register_buffer("gain", _t(a_m * np.asarray(r, dtype=np.float64)))
+        _cuba_buffers(self, tau_syn, tau_mem, r, v_leak, w_in, dt)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.i = self.syn_decay * self._get(self.i, x) + self.syn_gain * x
