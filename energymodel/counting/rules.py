@@ -86,16 +86,19 @@ class RuleContext:
     def operand(self, t: torch.Tensor) -> Operand:
         return self.scan(t)[0]
 
-    def scan(self, t: torch.Tensor, groups: int = 1) -> tuple[Operand, torch.Tensor | None]:
-        """The operand and, when this call scanned it, its value sums per leading group."""
+    def scan(
+        self, t: torch.Tensor, groups: int = 1, binary: bool = False
+    ) -> tuple[Operand, torch.Tensor | None]:
+        """The operand and, when this call scanned it, its value sums per leading group.
+        ``binary``: the caller guarantees 0 / 1 values (see :func:`classify`)."""
         if self.is_weight(t):
             return classify(t, True, self.options)
         key = _dense_key(t)
         if key is None:
-            return classify(t, False, self.options, groups)
+            return classify(t, False, self.options, groups, binary)
         op = self._cache.get(key)
         if op is None:
-            op, totals = classify(t, False, self.options, groups)
+            op, totals = classify(t, False, self.options, groups, binary)
             if len(self._cache) >= self.CACHE_SIZE:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[key] = op
@@ -200,7 +203,7 @@ def _contraction(
         static.update(weight_elems=w.numel(), out_channels=outer, kernel_elems=1)
         fa = act.flag("integer")
         ev = act.events(ctx.options) * outer
-        nnz = act.nnz.to(F64)
+        nnz = act.nnz
         host["in_elems"] = act.numel
         dev.update(
             in_nnz=nnz,
@@ -229,7 +232,7 @@ def _contraction(
     fb = vB.sum() * m
     events = evA * evB * ab + evA * (1.0 - evB) * af + (1.0 - evA) * evB * fb
     nonbinary = 1.0 - (1.0 - evA * (1.0 - bA)) * (1.0 - evB * (1.0 - bB))
-    nA, nB = A.nnz.to(F64), B.nnz.to(F64)
+    nA, nB = A.nnz, B.nnz
     rateA, rateB = nA / max(A.numel, 1), nB / max(B.numel, 1)
     host.update(in_elems=A.numel, in2_elems=B.numel)
     dev.update(
@@ -338,7 +341,7 @@ def conv_rule(ctx, args, kwargs, out):
             t = t * f.view(shape)
         reach = t.sum()
     fa = X.flag("integer")
-    nnz = X.nnz.to(F64)
+    nnz = X.nnz
     kernel_fetch = nnz * per_group * kprod
     host: dict[str, Number] = {
         "dense_macs": dense,
@@ -409,13 +412,13 @@ def mul_rule(ctx, args, kwargs, out):
     mask = 1.0 - (1.0 - bA) * (1.0 - bB)
     host = {"in_elems": A.numel, "in2_elems": B.numel}
     dev = {
-        "in_nnz": A.nnz.to(F64),
-        "in2_nnz": B.nnz.to(F64),
+        "in_nnz": A.nnz,
+        "in2_nnz": B.nnz,
         "in_spike_calls": A.flag("integer"),
         "in_binary_calls": bA,
         "mask_calls": mask,
         "elementwise_ops": (1.0 - mask) * out.numel(),
-        "spike_reads": bA * A.nnz.to(F64) + bB * B.nnz.to(F64),
+        "spike_reads": bA * A.nnz + bB * B.nnz,
     }
     return OpCount("mul", "other", host, dev)
 
@@ -443,11 +446,11 @@ def _reduction(op: str, kind: str) -> Rule:
         ev = X.events(ctx.options)
         host = {"in_elems": X.numel, "out_elems": out.numel()}
         dev = {
-            "in_nnz": X.nnz.to(F64),
+            "in_nnz": X.nnz,
             "in_spike_calls": fi,
             "in_binary_calls": X.flag("binary"),
             "elementwise_ops": (1.0 - fi) * X.numel,
-            "spike_reads": fi * X.nnz.to(F64),
+            "spike_reads": fi * X.nnz,
         }
         _route(dev, fi * ev, fi * (1.0 - X.flag("binary")), ctx)
         return OpCount(op, kind, host, dev)
