@@ -190,3 +190,31 @@ def test_spikingjelly_net_counts_the_same_with_and_without_verify():
     full = em.profile(net, (x,), batch_dim=1, options=CountOptions(verify=True))
     _same(fast, full)
     assert fast.totals()["spikes_out"] > 0
+
+
+def test_a_transposed_view_of_a_scanned_tensor_is_read_in_its_own_layout():
+    """Spike maps S [T, n, n] and S @ S^T: the second operand covers the same memory as the
+    first (one cache entry), but its per-index event sums run along the other axis. Binary x
+    binary ACs are sum_l c_A[l] c_B[l] with c_A the column sums of S and c_B the row sums of
+    S^T, i.e. the column sums of S again: sum over l of colsum(S)[l]^2, per timestep."""
+
+    class Gram(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lif = em.LIF()
+
+        def forward(self, x):
+            s = self.lif(x)
+            return s @ s.transpose(-2, -1)
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 6, 6) * 2.5  # [T, n, n]: square, so S and S^T have the same shape
+    net = Gram()
+    with torch.no_grad():
+        s = em.LIF()(x)
+    assert not torch.equal(s.sum(-2), s.sum(-1))  # not symmetric: the axis matters
+    expect = float((s.sum(-2) ** 2).sum())
+    for verify in (False, True):
+        prof = em.profile(net, (x,), batch_dim=None, options=CountOptions(verify=verify))
+        mm = prof.layers.query("op == 'matmul'")
+        assert float(mm["acs"].sum()) == expect
