@@ -275,9 +275,9 @@ def _scan_host(t: torch.Tensor, level: int, groups: int) -> tuple[bool, bool, fl
             if integer:
                 lo, hi = (v.tolist() for v in torch.aminmax(c))
                 integer = lo >= 0 and hi <= level
-                if integer:
+                if integer:  # every element >= 0 here, so are the fractional parts: no abs
                     torch.frac(c, out=b)
-                    integer = b.abs_().sum(dtype=torch.float32).tolist() == 0
+                    integer = b.sum(dtype=torch.float32).tolist() == 0
                     top = max(top, hi)
                     zero_one = integer and hi <= 1
             if zero_one:

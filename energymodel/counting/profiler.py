@@ -202,6 +202,7 @@ class Profiler:
         self._adapters: dict[nn.Module, NeuronAdapter] = {}
         try:
             self._install_hooks()
+            self._ask_binary_claims()
             with torch.no_grad():  # the first sample starts from a clean state too
                 self._reset_states()
             self._mode = _CountingMode(self)
@@ -325,17 +326,16 @@ class Profiler:
         if oc.dev:
             s.add_dev(oc.dev)
 
+    def _ask_binary_claims(self) -> None:
+        """Ask each neuron's adapter once, on entry, whether its output is 0 / 1 by
+        construction (an answer may read a module buffer: a host read, never in the forward)."""
+        self._binary_ok = {m: _claim(a, m) for m, a in self._adapters.items()}
+
     def _claims_binary(self, frame: _Frame) -> bool:
-        """Whether the neuron's adapter guarantees 0 / 1 output (asked once per module)."""
         m = frame.module
         ok = self._binary_ok.get(m)
         if ok is None:
-            fn = frame.adapter.binary if frame.adapter is not None else None
-            try:
-                ok = bool(fn(m)) if fn is not None else False
-            except Exception:  # a guarantee that cannot be decided is not given
-                ok = False
-            self._binary_ok[m] = ok
+            ok = self._binary_ok[m] = _claim(frame.adapter, m)
         return ok
 
     def _record_neuron(self, frame: _Frame, inputs: tuple, output: Any) -> None:
@@ -606,6 +606,14 @@ def _steps_table(snap: list[tuple]) -> pd.DataFrame:
         for row in snap if row[10] is not None for t in range(row[9])
     ]
     return pd.DataFrame(rows, columns=["site", "layer", "t", "neuron_updates", "spikes_out"])
+
+
+def _claim(adapter: NeuronAdapter | None, m: nn.Module) -> bool:
+    fn = adapter.binary if adapter is not None else None
+    try:
+        return bool(fn(m)) if fn is not None else False
+    except Exception:  # a guarantee that cannot be decided is not given
+        return False
 
 
 def _rank() -> int:
