@@ -123,7 +123,7 @@ def main() -> None:
     for name in args.models:
         torch.manual_seed(0)
         model = em.zoo.build(name)
-        size = getattr(model, "img_size", 224)
+        size = em.zoo.config(name)["img_size"]  # the model keeps no img_size attribute
         x = torch.rand(args.batch, 3, size, size)
         em.zoo.calibrate_bn(model, x, shift=0.5)
         model, x = model.eval().cuda(), x.cuda()

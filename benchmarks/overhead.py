@@ -51,7 +51,7 @@ TARGETS = {"sdt-8-512": 1.10, "spikformer-8-512": 1.10, "sdt-2-512-cifar": 1.30}
 def build(name: str, batch: int, device: str) -> tuple[nn.Module, torch.Tensor]:
     torch.manual_seed(0)
     model = em.zoo.build(name)
-    size = getattr(model, "img_size", 224)
+    size = em.zoo.config(name)["img_size"]  # the model keeps no img_size attribute
     x = torch.rand(batch, 3, size, size)
     em.zoo.calibrate_bn(model, x, shift=0.5)  # plausible firing rates (10-30 %), as trained nets
     return model.eval().to(device), x.to(device)
