@@ -69,6 +69,16 @@ def test_fast_paths_count_exactly_what_full_scans_count(name, overrides):
         assert t["acs"] > 0
 
 
+@pytest.mark.parametrize("name", TINY + ["spikformer-4-256-cifar"])
+def test_chunked_scans_count_exactly_what_full_scans_count(name, monkeypatch):
+    """Tensors above ``_CHUNK`` elements are scanned chunk by chunk, deciding per chunk what to
+    skip; at test sizes few tensors are that large, so the chunk is made small here (the
+    Spikformer residual stream carries integer spikes 0..2: the chunks that are not 0 / 1)."""
+    monkeypatch.setattr(operands, "_CHUNK", 1 << 11)
+    m, x = _model(name, **_small(name))
+    _same(_profile(m, x), _profile(m, x, verify=True))
+
+
 @pytest.mark.parametrize("name", TINY + ["sdt-2-256-cifar"])
 def test_cpu_host_numbers_count_exactly_what_the_device_path_counts(name, monkeypatch):
     m, x = _model(name, **_small(name))
