@@ -256,8 +256,9 @@ def _scan_host(t: torch.Tensor, level: int, groups: int) -> tuple[bool, bool, fl
         totals = torch.stack([exact_sum(r, level) for r in rows]) if groups > 1 else exact_sum(rows, level).reshape(1)
         if integer and hi <= 1:
             nnz = float(totals.sum().tolist())
-        else:
-            nnz = float(exact_sum(torch.sign(rows).abs_(), 1).tolist())
+        else:  # signs of non-negative elements are 0 / 1 already: abs only for analog
+            ind = torch.sign(rows) if integer else torch.sign(rows).abs_()
+            nnz = float(exact_sum(ind, 1).tolist())
         return integer and hi <= 1, integer, nnz, totals
     chunk = min(_CHUNK, _block(level))
     buf = torch.empty(min(chunk, per), dtype=t.dtype, device=t.device)
@@ -282,6 +283,8 @@ def _scan_host(t: torch.Tensor, level: int, groups: int) -> tuple[bool, bool, fl
                     zero_one = integer and hi <= 1
             if zero_one:
                 nnzs.append(sm)
+            elif integer:  # non-negative: the signs are 0 / 1 already
+                nnzs.append(torch.sign(c, out=b).sum(dtype=torch.float32))
             else:
                 torch.sign(c, out=b)
                 nnzs.append(b.abs_().sum(dtype=torch.float32))
