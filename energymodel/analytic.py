@@ -30,7 +30,8 @@ Convention (the profiler's, see DESIGN.md):
   counts of B over the contraction index); integer x spike (SSA's ``(Q Kᵀ) @ V``): the integer
   operand counts as values, ``acs = rows(A) * events(B)``; analog x analog: ``macs`` = dense.
 * ``spike * spike``: a mask, no ops. ``x * scalar``: ``scale``, one element op per element.
-  ``sum`` over tokens of spikes: ``acs = events summed``.
+  ``sum`` over tokens of spikes: ``acs = events summed``, ``acs_rate`` = rate x elements summed
+  (the same for binary spikes).
 * BatchNorm, LayerNorm, softmax, add, activation: ``elementwise_ops = numel``.
 * ``acs_rate`` (the literature estimate): rate of the event operand x ``dense_macs``. The
   profiler takes that rate as non-zeros / elements; here it is the given rate, so for integer
@@ -286,7 +287,7 @@ def _attention(s: _Sites, m: str, T: int, N: int, D: int, heads: int, rates: Map
     else:
         pair_events = _mean_rate(rates[pair_key]) * tnd
     s.mask()
-    s.add("", "sum", "attention", acs=pair_events)
+    s.add("", "sum", "attention", acs=pair_events, acs_rate=pair_events)  # binary: rate x elements
     attn = _cols(rates["attn"], T, heads, d, "attn")
     s.neuron("talking_heads_lif" if m == "sdsa" else "attn_lif", T * D, _per_sample(attn))
     carrier = cols["q"] if m == "sdsa" else cols["k"]

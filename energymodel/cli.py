@@ -66,13 +66,14 @@ def hw_show(name: str = typer.Argument(..., help="profile name or path to a YAML
     for k, v in p.sources.items():
         typer.echo(f"  [{k}] {' '.join(v.split())}")
     typer.echo("constants:")
-    df = p.constants()
-    for r in df.itertuples(index=False):
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    for r in (SimpleNamespace(**row) for row in p._rows()):  # plain dicts: no pandas import
         what = f"{r.section}.{r.name}" + (f".{r.precision}" if r.precision else "")
-        if r.capacity_bytes == r.capacity_bytes and r.capacity_bytes is not None:
+        if r.capacity_bytes is not None:
             what += f" @{int(r.capacity_bytes)} B"
         rng = f" [{r.low:g} .. {r.high:g}]" if (r.low != r.value or r.high != r.value) else ""
-        width = f" {int(r.width_bits)}-bit" if r.width_bits == r.width_bits and r.width_bits else ""
+        width = f" {int(r.width_bits)}-bit" if r.width_bits else ""
         flag = " (interpolated)" if r.interpolated else ""
         typer.echo(f"  {what:<34} {r.value:>9g} {r.unit}{rng}{width}{flag}  -- {r.citation}")
         entry = _raw_entry(p, r.section, r.name, r.precision)
@@ -80,6 +81,11 @@ def hw_show(name: str = typer.Argument(..., help="profile name or path to a YAML
             if key in entry:
                 for i, ln in enumerate(str(entry[key]).strip().splitlines()):
                     typer.echo(f"      {key + ':' if i == 0 else '':<12} {ln.strip()}")
+    for section in ("capacity", "timing", "power"):  # hardware cost (energymodel.mapping)
+        for k, e in (p.data.get(section) or {}).items():
+            rng = f" [{e['low']:g} .. {e['high']:g}]" if "low" in e or "high" in e else ""
+            val = f"{str(e['value']):>9}" if isinstance(e["value"], bool) else f"{e['value']:>9g}"
+            typer.echo(f"  {section + '.' + k:<34} {val} {e['unit']}{rng}  -- {e['citation']}")
 
 
 def _raw_entry(p: "_hw.HardwareProfile", section: str, name: str, precision: str) -> dict:
@@ -166,13 +172,38 @@ _SOPS_HELP = ("synaptic ops: exact (counted on the spikes), rate (firing rate x 
               "literature's estimate) or lemaire (fan-out estimate)")
 _PREC_HELP = "arithmetic precision of the MAC/AC energies (fp32, fp16, int8, int32, ...)"
 _OUT_HELP = "write the table here; the format follows the suffix: .csv .json .md .tex"
+_MEM_HELP = ("GiB the planned tensors may take (default: half the machine's memory, or "
+             "ENERGYMODEL_MEMORY_GB); larger requests are refused before they run")
+
+
+def _check_compare_args(tokens: int, dim: int, heads: int, timesteps: int, rate: float,
+                        seed: int, memory_budget: Optional[float]) -> None:
+    """The sizes, rate and seed of ``compare``, checked before anything runs."""
+    from . import checks  # noqa: PLC0415
+
+    checks.check_positive(tokens=tokens, dim=dim, heads=heads, timesteps=timesteps)
+    if not 0.0 <= rate <= 1.0:
+        raise UserError(f"--rate must be within [0, 1] (got {rate})")
+    checks.check_seed(seed)
+    checks.check_memory(checks.attention_bytes(tokens, dim, heads, timesteps),
+                        f"attention at N={tokens}, D={dim}, H={heads}, T={timesteps}",
+                        checks.budget_bytes(memory_budget))
+_DATA_HELP = ("your data: a tensor file (.pt/.pth read with torch.load(weights_only=True): a "
+              "tensor or (inputs, labels); .npy; .npz), an image folder (class subfolders of "
+              "PNG/JPEG, resized to --input-shape, scaled to [0,1]) or module:callable returning "
+              "batches or a DataLoader; replaces --input")
+_MODEL_ARG_HELP = ("constructor argument key=value, repeatable; values are Python literals, "
+                   "pkg.mod:name (that object) or pkg.mod:name() (called); other words are strings")
+_RATES_HELP = ("also price at these firing rates: a CSV of pattern,rate rows (a regular "
+               "expression matched in full against site keys or layer names; first match wins), "
+               "literature convention (rate x dense ops)")
 
 
 @_command("profile")
 @_user_errors
 def profile_cmd(
-    model: str = typer.Argument(..., help="zoo name (e.g. sdt-8-512) or package.module:callable "
-                                "returning an nn.Module"),
+    model: str = typer.Argument(..., help="zoo name (e.g. sdt-8-512), package.module:callable "
+                                "returning an nn.Module, or a NIR graph file (.nir)"),
     hw: List[str] = typer.Option(["cmos45nm"], "--hw", help=_HW_HELP),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c",
                                               help="weights, read with torch.load(weights_only=True)"),
@@ -181,11 +212,12 @@ def profile_cmd(
                                               "the zoo config or the model's input_shape)"),
     input: str = typer.Option("random", "--input", help="input generator: random (uniform "
                               "[0,1) images), normal, spikes:RATE"),
-    timesteps: Optional[int] = typer.Option(None, "--timesteps", "-T", min=1,
+    timesteps: Optional[int] = typer.Option(None, "--timesteps", "-T",
                                             help="timesteps T (zoo default otherwise)"),
-    batch_size: int = typer.Option(1, "--batch-size", "-b", min=1, help="samples per batch"),
-    batches: int = typer.Option(1, "--batches", "-n", min=1,
-                                help="batches to profile (counts are summed, rates averaged)"),
+    batch_size: int = typer.Option(1, "--batch-size", "-b", help="samples per batch"),
+    batches: Optional[int] = typer.Option(None, "--batches", "-n",
+                                          help="batches to profile (counts are summed, rates "
+                                          "averaged; default 1 generated batch, or all --data)"),
     mode: str = typer.Option("paper", "--mode", help=_MODE_HELP),
     sops: str = typer.Option("exact", "--sops", help=_SOPS_HELP),
     precision: str = typer.Option("fp32", "--precision", help=_PREC_HELP),
@@ -196,64 +228,305 @@ def profile_cmd(
         "a checkpoint, whose random weights otherwise leave the neurons silent)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help=_OUT_HELP),
     layers: bool = typer.Option(True, "--layers/--no-layers", help="print the per-layer table"),
+    depth: Optional[int] = typer.Option(None, "--depth", help="group the per-layer "
+                                        "table by module depth (1: patch_embed, block, head; "
+                                        "2: block.0, ...), like torchinfo"),
+    top: Optional[int] = typer.Option(None, "--top", help="show only the K most "
+                                      "expensive rows (sites, or groups with --depth)"),
+    strict: bool = typer.Option(False, "--strict", help="exit with code 3 when the run draws a "
+                                "warning (silent or saturated layers, ops without a count rule, "
+                                "uncalibrated weights...), after writing the report"),
+    memory_budget: Optional[float] = typer.Option(None, "--memory-budget", help=_MEM_HELP),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help=_DATA_HELP),
+    normalize: Optional[str] = typer.Option(None, "--normalize", help="image folders: 'mean,std' "
+                                            "or C means then C stds, applied after scaling to [0,1]"),
+    time_major: bool = typer.Option(False, "--time-major", help="--data is event data with T "
+                                    "leading: [T, N, ...], batches [T, B, ...]"),
+    model_arg: List[str] = typer.Option([], "--model-arg", help=_MODEL_ARG_HELP),
+    model_kwargs: Optional[Path] = typer.Option(None, "--model-kwargs", help="constructor "
+                                                "arguments as a JSON or YAML mapping"),
+    rates: Optional[Path] = typer.Option(None, "--rates", help=_RATES_HELP),
+    nir_dt: Optional[float] = typer.Option(None, "--nir-dt", help="NIR graphs: the step in "
+                                           "seconds when the graph's metadata has no dt"),
+    neurobench: bool = typer.Option(False, "--neurobench", help="print NeuroBench 2.3's "
+                                    "workload metrics per sample (--out .json always has them)"),
 ) -> None:
-    """Profile a model on generated inputs and price it on one or more chips.
+    """Profile a model on your data (or generated inputs) and price it on one or more chips.
 
-    Prints a per-layer table (rates, MACs, ACs, energy per chip) and the totals in mJ per
-    sample; --out writes the report (.csv: per layer, .json: everything, .md: totals and
-    layers, .tex: the paper table).
+    Prints a per-layer table (rates, MACs, ACs, energy per chip; --depth N groups it by
+    module, --top K keeps the K most expensive rows), the totals per sample and the hardware
+    cost estimate, each table in one readable unit named in its header; --out writes the
+    report (.csv: per layer in pJ, .json: everything, .md: totals and layers, .tex: the paper
+    table). Implausible runs print one "warning: ..." line each on stderr (see
+    Profile.diagnostics); --strict makes them exit code 3.
 
     Examples:
 
     energymodel profile sdt-1-64-tiny --hw cmos45nm --hw loihi --hw fpga --timesteps 2
     energymodel profile sdt-8-512 --hw cmos45nm --hw loihi --timesteps 4 --out sdt.csv
+    energymodel profile sdt-8-512 --depth 2 --top 10
     energymodel profile mypkg.models:my_snn --checkpoint ckpt.pth --input-shape 3,224,224
       --batches 20 --out my.tex
     energymodel profile mypkg.models:my_snn --mode full --hw ./mychip.yaml --input spikes:0.1
+    energymodel profile model.nir --input spikes:0.2 -T 16 --hw loihi --nir-dt 1e-3 --neurobench
+    energymodel profile mypkg.models:my_snn -c ckpt.pth --data val_subset.pt -b 32 -n 10
+    energymodel profile mypkg.models:my_snn --data ./val_images/ --input-shape 3,224,224
+      --normalize 0.5,0.25
+    energymodel profile spikingjelly.activation_based.model.parametric_lif_net:MNISTNet
+      --model-arg spiking_neuron=spikingjelly.activation_based.neuron:LIFNode
+      --model-arg surrogate_function=spikingjelly.activation_based.surrogate:ATan()
+      --input-shape 1,28,28
+    energymodel profile sdt-8-512 --rates table_s1.csv --hw cmos45nm
     """
     from .report import tables  # noqa: PLC0415
-    from .workflow import profile_model_spec  # noqa: PLC0415
+    from .workflow import parse_model_args, profile_model_spec  # noqa: PLC0415
 
     tables.check_output_path(out)
+    _check_view_args(depth, top)
+    rules = _read_rates(rates)
+    kwargs = parse_model_args(model_arg, model_kwargs)
     run = profile_model_spec(model, hw, checkpoint=checkpoint, input_shape=input_shape,
                              input=input, timesteps=timesteps, batch_size=batch_size,
                              batches=batches, mode=mode, seed=seed, calibrate=calibrate,
-                             progress=sys.stderr.isatty() or batches > 1,
-                             estimate_options={"sops": sops, "precision": precision})
+                             progress=sys.stderr.isatty(),
+                             estimate_options={"sops": sops, "precision": precision},
+                             memory_budget=memory_budget,
+                             data=data, normalize=normalize, time_major=time_major,
+                             model_kwargs=kwargs, nir_dt=nir_dt)
     rep, prof, st = run.report, run.profile, run.settings
-    typer.echo(f"{st['model']}: {prof.samples} sample(s), T={st['timesteps']}, input "
-               f"{st['input']} {tuple(st['input_shape'])}"
+    inputs = {"inputs": st["inputs"], "samples": st["samples"], "batches": st["batches"]}
+    typer.echo(f"{st['model']}: {prof.samples} sample(s) in {st['batches']} batch(es), "
+               f"T={st['timesteps']}, inputs: {st['inputs']}, sample shape "
+               f"{tuple(st['input_shape'])}"
                + (", BatchNorm calibrated (random weights)" if st["calibrated_bn"] else "")
                + (f", weights {st['checkpoint']}" if st["checkpoint"] else ""))
     typer.echo(f"{rep.convention()}")
-    if layers:
-        unit = tables.layer_unit(rep)
-        lt = tables.layer_energy_table(prof, rep, energy_unit=unit)
-        shown = tables.terminal_rows(lt).drop(columns=["layer", "in_kind"])
-        shown = shown.rename(columns=lambda c: c.split("[", 1)[1].rstrip("]")
-                             if c.startswith("energy_") else c.replace("neuron_updates", "updates"))
-        typer.echo(f"\nper layer, per sample (counts; energy per chip in {unit}):")
-        typer.echo(tables.format_terminal(shown))
-    typer.echo("totals, per sample (mJ):")
-    typer.echo(tables.format_terminal(tables.totals_table(rep)))
+    typer.echo(f"hardware files: {rep.hardware_files()}")
+    _print_profile_tables(prof, rep, layers=layers, depth=depth, top=top)
     if prof.unrecognized:
         typer.echo("ops without a count rule (not counted): "
                    + ", ".join(f"{k} x{v}" for k, v in sorted(prof.unrecognized.items())))
+    spread = _rate_spread_line(prof)
+    if spread:
+        typer.echo(spread)
+    meta: dict = dict(inputs)
+    sp = prof.rate_spread()
+    if len(sp) and int(sp["batches"].max()) > 1:
+        meta["rate_spread"] = sp
+    if rules is not None:
+        meta["at_rates"] = _echo_at_rates(prof, rules, rep, rates)
+    nb = prof.neurobench() if neurobench or (out is not None and tables.format_of(out) == "json") \
+        else None
+    if neurobench:
+        _echo_neurobench(nb)
     if out is not None:
-        tables.write_energy_report(rep, out, caption=f"{st['model']}: energy per sample (mJ); "
-                                   f"{rep.convention()}.")
+        if tables.format_of(out) == "json":  # NeuroBench's metrics beside the report
+            meta["neurobench"] = nb
+        tables.write_energy_report(rep, out, caption=f"{st['model']}: energy per sample "
+                                   f"({rep.human_totals()[1]}); {rep.convention()}; inputs: "
+                                   f"{st['inputs']}, {st['samples']} sample(s) in "
+                                   f"{st['batches']} batch(es).", meta=meta)
         typer.echo(f"wrote {out}")
+    if _print_warnings(rep.diagnostics) and strict:
+        raise typer.Exit(3)
+
+
+def _read_rates(path: Optional[Path]):
+    if path is None:
+        return None
+    from .audit import read_rates  # noqa: PLC0415
+
+    return read_rates(path)
+
+
+def _rate_spread_line(prof) -> str:
+    """One line on the per-batch spread of the neuron firing rates (nothing for one batch)."""
+    sp = prof.rate_spread()
+    if not len(sp) or int(sp["batches"].max()) < 2:
+        return ""
+    w = (sp["rate_max"] - sp["rate_min"])
+    i = int(w.to_numpy().argmax())
+    return (f"per-batch firing-rate spread over {int(sp['batches'].max())} batches: widest at "
+            f"{sp['layer'].iloc[i]} ({sp['rate_min'].iloc[i]:.3f}-{sp['rate_max'].iloc[i]:.3f}), "
+            f"median width {float(w.median()):.3f}")
+
+
+def _echo_at_rates(prof, rules, rep, path) -> dict:
+    """Price at the rates of a rates file, print it beside the measured totals; return it for
+    the report."""
+    from .audit import price_at_rates  # noqa: PLC0415
+    from .report import tables  # noqa: PLC0415
+
+    at, rp = price_at_rates(prof, rules, rep.hardware, precision=rep.precision)
+    for w in rp.warnings():
+        typer.echo(f"warning: {w}", err=True)
+    t = tables.totals_table(at)
+    measured = dict(zip(rep.totals["hardware"], rep.totals["total_mj"]))
+    t["measured_mj"] = t["hardware"].map(measured)
+    from .report import terminal  # noqa: PLC0415
+
+    shown, kw = terminal.at_rates_view(t)
+    typer.echo(f"at the rates of {path} ({at.convention()}), per sample:")
+    typer.echo(terminal.render(shown, **kw))
+    return {"file": str(path), "convention": at.convention(), "totals": t,
+            "rates": rp.rates, "unmatched": rp.unmatched}
+
+
+@_command("audit")
+@_user_errors
+def audit_cmd(
+    model: str = typer.Argument(..., help="zoo name (e.g. sdt-8-512) or package.module:callable"),
+    published: str = typer.Option(..., "--published", "-p", help="the published energy per "
+                                  "image, e.g. 4.50mJ (J, mJ, uJ, nJ, pJ; a bare number is mJ)"),
+    hw: List[str] = typer.Option(["cmos45nm"], "--hw", help=_HW_HELP),
+    timesteps: Optional[int] = typer.Option(None, "--timesteps", "-T", min=1,
+                                            help="timesteps T (zoo default otherwise)"),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c",
+                                              help="weights, read with torch.load(weights_only=True)"),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help=_DATA_HELP),
+    input_shape: Optional[str] = typer.Option(None, "--input-shape", help="one sample's shape"),
+    batch_size: int = typer.Option(1, "--batch-size", "-b", min=1, help="samples per batch"),
+    batches: Optional[int] = typer.Option(None, "--batches", "-n", min=1, help="batches to run"),
+    model_arg: List[str] = typer.Option([], "--model-arg", help=_MODEL_ARG_HELP),
+    precision: str = typer.Option("fp32", "--precision", help=_PREC_HELP),
+    seed: int = typer.Option(0, "--seed", help="seed of the input generator"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help=_OUT_HELP),
+) -> None:
+    """The uniform firing rate a published energy implies, next to the rate measured here.
+
+    Literature convention: E = E_MAC x encoder MACs + E_AC x rate x dense ops of every
+    spike-driven synaptic and attention layer. The implied rate is given with the encoder's
+    MACs on all T steps (as it runs) and charged once; the measured rate is the dense-op
+    weighted input rate on the given data or checkpoint (random weights with calibrated
+    BatchNorm otherwise). --out .json carries implied_rate.
+
+    Examples:
+
+    energymodel audit sdt-8-512 --published 4.50mJ --hw cmos45nm -T 4
+    energymodel audit mypkg.models:my_snn -c ckpt.pth --data val.pt --published 1.2mJ
+      --out audit.json
+    """
+    from .audit import audit, parse_energy  # noqa: PLC0415
+    from .report import tables, terminal  # noqa: PLC0415
+    from .report.terminal import format_count  # noqa: PLC0415
+    from .workflow import parse_model_args, profile_model_spec  # noqa: PLC0415
+
+    tables.check_output_path(out)
+    mj = parse_energy(published)
+    run = profile_model_spec(model, hw, checkpoint=checkpoint, input_shape=input_shape,
+                             timesteps=timesteps, batch_size=batch_size, batches=batches,
+                             seed=seed, data=data, model_kwargs=parse_model_args(model_arg),
+                             estimate_options={"precision": precision},
+                             progress=sys.stderr.isatty())
+    st = run.settings
+    df = audit(run.profile, mj, run.report.hardware, precision=precision, timesteps=st["timesteps"])
+    r0 = df.iloc[0]
+    typer.echo(f"{st['model']}: T={int(r0['T'])}, {st['samples']} sample(s), inputs: {st['inputs']}"
+               + (f", weights {st['checkpoint']}" if st["checkpoint"] else
+                  ", random weights" + (" (BatchNorm calibrated)" if st["calibrated_bn"] else "")))
+    typer.echo(f"encoder {r0['encoder'] or '(none)'}: {format_count(r0['encoder_macs'])} MACs "
+               f"per sample ({format_count(r0['encoder_macs_per_step'])} per step)"
+               + (f"; other analog-input MACs {format_count(r0['other_analog_macs'])}"
+                  if r0["other_analog_macs"] else "") + "; spike-driven dense "
+               f"ops: {format_count(r0['dense_ops'])} ({format_count(r0['dense_ops_per_step'])}"
+               " per step)")
+    shown, kw = terminal.audit_view(df)
+    typer.echo(terminal.render(shown, title=f"published {mj:g} mJ per image, "
+                               f"literature convention, precision {precision}", **kw))
+    if r0["integer_input_share"] > 0:
+        typer.echo(f"warning: {r0['integer_input_share']:.0%} of the spike-driven dense ops read "
+                   "integer spikes (sums of spikes): rates count their non-zeros, the exact count "
+                   "k ops for a value k (column Exact SOPs)", err=True)
+    for r in df.itertuples(index=False):
+        for name, v in (("encoder on all T steps", r.implied_rate),
+                        ("encoder charged once", r.implied_rate_encoder_once)):
+            if not 0.0 <= v <= 1.0:
+                typer.echo(f"warning: on {r.hardware} ({name}) no firing rate in [0, 1] gives "
+                           f"{mj:g} mJ (implied {v:.4g})", err=True)
+    if out is not None:
+        meta = {"model": st["model"], "published_mj": mj, "implied_rate": float(r0["implied_rate"]),
+                "implied_rate_encoder_once": float(r0["implied_rate_encoder_once"]),
+                "measured_rate": float(r0["measured_rate"]), "hardware": str(r0["hardware"]),
+                "inputs": st["inputs"], "samples": st["samples"], "batches": st["batches"]}
+        caption = (f"{st['model']}: uniform firing rate implied by the published {mj:g} mJ "
+                   f"(literature convention, {precision}; encoder on all T steps / charged once), "
+                   f"next to the measured rate; inputs: {st['inputs']}.")
+        if tables.format_of(out) == "json":  # implied_rate at the top level
+            from . import _tables  # noqa: PLC0415
+
+            _tables.write(out, _tables.to_json_text({**meta, "caption": caption, "rows": df}))
+        else:
+            tables.write_table(df, out, caption=caption, label="tab:audit", meta=meta,
+                               human=[tables.audit_view(df)])
+        typer.echo(f"wrote {out}")
+
+
+def _print_warnings(diag) -> int:
+    """Each diagnostic as one ``warning: ...`` line on stderr (grouped when many); returns how
+    many findings there were."""
+    from .diagnostics import warning_lines  # noqa: PLC0415
+
+    for line in warning_lines(diag):
+        typer.echo(line, err=True)
+    return len(diag)
+
+
+def _print_profile_tables(prof, rep, *, layers: bool, depth: Optional[int],
+                          top: Optional[int]) -> None:
+    """The per-layer (or per-module, ``--depth``; ``--top`` K) and totals tables of
+    ``profile``, drawn by :mod:`energymodel.report.terminal`."""
+    from .report import terminal  # noqa: PLC0415
+
+    labels = {h.name: h.name for h in rep.hardware}  # short ids fit the columns
+    if layers:
+        lt, unit, kw = terminal.layer_view(prof, rep, depth=depth, top=top, labels=labels)
+        what = "per module (depth %d)" % depth if depth is not None else "per layer"
+        typer.echo("")
+        typer.echo(terminal.render(lt, title=f"{what}, per sample"
+                                   + (f", top {top} by energy" if top else "")
+                                   + f"; energy in {unit}", **kw))
+    t, unit, kw = terminal.totals_view(rep, labels=labels)
+    typer.echo(terminal.render(t, title=f"totals, per sample; energy in {unit}", **kw))
+    if len(rep.hardware_cost):
+        c, unit, kw = terminal.hardware_cost_view(rep, labels=labels)
+        typer.echo(f"hardware cost, per sample (an estimate; rule and assumptions: "
+                   f"energymodel.mapping); energy in {unit}")
+        typer.echo(terminal.render(c, **kw))
+        for h, n in zip(rep.hardware_cost["hardware"], rep.hardware_cost["notes"]):
+            typer.echo(f"  {h}: {n}")
+
+
+def _check_view_args(depth: Optional[int], top: Optional[int]) -> None:
+    """--depth (>= 0) and --top (>= 1), checked before anything runs (one error line)."""
+    from . import checks  # noqa: PLC0415
+
+    if depth is not None and depth < 0:
+        raise UserError(f"--depth must be an integer >= 0 (got {depth})")
+    checks.check_positive(top=top)
+
+
+def _echo_neurobench(nb: dict) -> None:
+    """NeuroBench's metrics, one row each (per sample), drawn by the terminal renderer: counts
+    at three significant figures with k / M / G, sparsities at three figures; the exact values
+    are in ``--out x.json``."""
+    from .report import terminal  # noqa: PLC0415
+
+    shown, kw = terminal.neurobench_view(nb)
+    typer.echo(f"NeuroBench 2.3 workload metrics, per sample ({nb['convention']} convention):")
+    typer.echo(terminal.render(shown, **kw))
+    for n in nb["notes"]:
+        typer.echo(f"  note: {n}")
 
 
 @_command("compare")
 @_user_errors
 def compare_cmd(
-    tokens: int = typer.Option(196, "--tokens", "-N", min=1, help="tokens N"),
-    dim: int = typer.Option(512, "--dim", "-D", min=1, help="embedding dimension D"),
-    heads: int = typer.Option(8, "--heads", "-H", min=1, help="attention heads"),
-    timesteps: int = typer.Option(4, "--timesteps", "-T", min=1, help="timesteps of the "
+    tokens: int = typer.Option(196, "--tokens", "-N", help="tokens N"),
+    dim: int = typer.Option(512, "--dim", "-D", help="embedding dimension D"),
+    heads: int = typer.Option(8, "--heads", "-H", help="attention heads"),
+    timesteps: int = typer.Option(4, "--timesteps", "-T", help="timesteps of the "
                                   "spiking blocks (vanilla runs one step)"),
-    rate: float = typer.Option(0.2, "--rate", min=0.0, max=1.0,
+    rate: float = typer.Option(0.2, "--rate",
                                help="firing rate of the seeded Bernoulli spike input"),
     seed: int = typer.Option(0, "--seed", help="seed of the input and the weights"),
     hw: List[str] = typer.Option(["cmos45nm"], "--hw", help=_HW_HELP),
@@ -261,6 +534,7 @@ def compare_cmd(
     sops: str = typer.Option("exact", "--sops", help=_SOPS_HELP),
     precision: str = typer.Option("fp32", "--precision", help=_PREC_HELP),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help=_OUT_HELP),
+    memory_budget: Optional[float] = typer.Option(None, "--memory-budget", help=_MEM_HELP),
 ) -> None:
     """Compare vanilla, SSA, SDSA and SASA attention at one shape on the same spike input.
 
@@ -278,13 +552,23 @@ def compare_cmd(
     from .report.compare import compare_attention  # noqa: PLC0415
 
     tables.check_output_path(out)
+    _check_compare_args(tokens, dim, heads, timesteps, rate, seed, memory_budget)
     df = compare_attention(tokens, dim, heads, timesteps, hw, rate=rate, seed=seed, mode=mode,
                            sops=sops, precision=precision)
+    from .checks import check_finite  # noqa: PLC0415
+
+    check_finite(df, "attention comparison")
     typer.echo(df.attrs["caption"] + "\n")
-    typer.echo(tables.format_terminal(tables.transpose(df, "mechanism")))
+    from .report.terminal import show_comparison  # noqa: PLC0415
+
+    typer.echo(show_comparison(df))
     if out is not None:
+        from .report.compare import counts_view, energy_view  # noqa: PLC0415
+
         tables.write_table(df, out, caption=df.attrs["caption"], label="tab:attention",
-                           meta=df.attrs["settings"])
+                           meta=df.attrs["settings"],
+                           human=[tables.HumanTable(counts_view(df), "Counts per sample"),
+                                  tables.HumanTable(energy_view(df), "Energy per sample", 2)])
         typer.echo(f"wrote {out}")
 
 

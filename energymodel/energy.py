@@ -60,7 +60,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from . import _tables
+from . import _tables, mapping
 from .counting.profile import Profile
 from .hardware import PRECISION_BITS, HardwareProfile, load_hardware
 
@@ -87,6 +87,29 @@ class EnergyReport:
     sops: str
     options: dict[str, Any] = field(default_factory=dict)
     hardware: list[HardwareProfile] = field(default_factory=list)
+    #: ops that ran without a count rule (name -> calls; not counted, so not priced) and the
+    #: profile's plausibility warnings (:meth:`Profile.diagnostics`): every output lists them
+    unrecognized: dict[str, int] = field(default_factory=dict)
+    diagnostics: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["level", "site", "message", "check"]))
+
+    def not_counted(self) -> str:
+        """``"not counted: N op(s) without a count rule (exp x1, ...)"``, or ``""``."""
+        if not self.unrecognized:
+            return ""
+        ops = ", ".join(f"{k} x{v}" for k, v in sorted(self.unrecognized.items()))
+        return f"not counted: {len(self.unrecognized)} op(s) without a count rule ({ops})"
+
+    def _csv_not_counted(self, df: pd.DataFrame) -> pd.DataFrame:
+        """``df`` plus one row per op without a rule (kind ``no_rule``, energies empty)."""
+        if not self.unrecognized:
+            return df
+        extra = pd.DataFrame([{"site": f"(no rule) {k} x{v}", "op": k, "kind": "no_rule"}
+                              for k, v in sorted(self.unrecognized.items())])
+        return pd.concat([df, extra], ignore_index=True)
+    #: per chip: cores, chips, memory_bits, fits, latency_s, static_pj, dynamic_pj, total_pj,
+    #: edp, notes (an estimate; :mod:`energymodel.mapping` states the rule)
+    hardware_cost: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=mapping.COST_COLUMNS))
 
     # ------------------------------------------------------------------ text
     def convention(self) -> str:
@@ -120,34 +143,108 @@ class EnergyReport:
                                                 "total_high_mj") or (out[c] != 0).any()]
         return out[keep]
 
-    def to_markdown(self, layers: bool = False, digits: int = 4) -> str:
-        text = f"Energy per sample (mJ); {self.convention()}.\n\n"
-        text += _tables.to_markdown(self.summary(), digits=digits)
+    def human_totals(self, unit: str | None = None) -> tuple[pd.DataFrame, str]:
+        """Totals per hardware for people: non-zero components and the total (with its low-high
+        band when the profile gives one) in ONE readable unit picked for the table (``unit``
+        forces one), headers naming it; returns ``(table, unit)``."""
+        t = self.totals.copy()
+        t["total_low_pj"] = t["total_low_mj"] * 1e9
+        t["total_high_pj"] = t["total_high_mj"] * 1e9
+        keep = ["hardware"] + [c for c in COMPONENTS if (t[c] != 0).any()] + ["total_pj"]
+        if (t["total_low_mj"] != t["total_mj"]).any() or (t["total_high_mj"] != t["total_mj"]).any():
+            keep += ["total_low_pj", "total_high_pj"]
+        nice = {"hardware": "Hardware", "compute_pj": "Compute", "addressing_pj": "Addressing",
+                "neuron_pj": "Neuron", "memory_pj": "Memory", "routing_pj": "Routing",
+                "total_pj": "Total", "total_low_pj": "Low", "total_high_pj": "High"}
+        return _tables.energy_columns(t[keep], nice, unit=unit)
+
+    def human_hardware_cost(self, unit: str | None = None) -> tuple[pd.DataFrame, str]:
+        """:attr:`hardware_cost` for people, per sample (an estimate, see
+        :mod:`energymodel.mapping`): cores, chips, fits (yes / NO / -), latency in one readable
+        time unit, static / dynamic / total energy in ONE readable energy unit (``unit`` forces
+        one) and the energy-delay product in their product, headers naming them; the notes are
+        left out (print them apart). Returns ``(table, energy unit)``."""
+        c = self.hardware_cost
+        lat_u, lat_f = _tables.pick_time_unit(c["latency_s"].to_numpy(dtype=float))
+        t = pd.DataFrame({
+            "hardware": c["hardware"].to_numpy(),
+            "cores": _tables.whole(c["cores"]).array,
+            "chips": _tables.whole(c["chips"]).array,
+            "fits": [("-" if v is None or v != v else ("yes" if v else "NO")) for v in c["fits"]],
+            "latency": c["latency_s"].to_numpy(dtype=float) / lat_f,
+            "static_pj": c["static_pj"].to_numpy(dtype=float),
+            "dynamic_pj": c["dynamic_pj"].to_numpy(dtype=float),
+            "total_pj": c["total_pj"].to_numpy(dtype=float),
+        })
+        out, u = _tables.energy_columns(t, {"hardware": "Hardware", "cores": "Cores",
+                                            "chips": "Chips", "fits": "Fits",
+                                            "latency": f"Latency ({lat_u})", "static_pj": "Static",
+                                            "dynamic_pj": "Dynamic", "total_pj": "Total"},
+                                        unit=unit)
+        f = dict(_tables.ENERGY_UNITS)[u]
+        out[f"EDP ({u} {lat_u})"] = c["edp"].to_numpy(dtype=float) / f / lat_f
+        return out, u
+
+    def hardware_files(self) -> str:
+        """The file each chip's constants came from, compactly: ``cmos45nm:
+        hwprofiles/cmos45nm.yaml; mychip: /path/mychip.yaml``."""
+        return "; ".join(f"{h.name}: {getattr(h, 'origin', h.path)}" for h in self.hardware)
+
+    def to_markdown(self, layers: bool = False, digits: int = _tables.SIG) -> str:
+        """Totals (and per layer, and the hardware-cost estimate) as Markdown, one readable
+        unit per table, stated in it; the hardware files, ops without a count rule and the
+        run's warnings are listed."""
+        s, u = self.human_totals()
+        text = f"Energy per sample ({u}); {self.convention()}.\n\n"
+        if self.hardware:
+            text += f"Hardware files: {self.hardware_files()}.\n\n"
+        text += _tables.to_markdown(s, digits=digits)
+        nc = self.not_counted()
+        if nc:
+            text += f"\n**{nc[:1].upper() + nc[1:]}.**\n"
+        if len(self.diagnostics):
+            text += "\nWarnings:\n\n" + "".join(f"- {m}\n" for m in self.diagnostics["message"])
         if layers:
             cols = ["hardware", "layer", "op", "kind", *COMPONENTS, "total_pj"]
-            text += "\nPer layer (pJ):\n\n" + _tables.to_markdown(self.layers[cols], digits=digits)
+            lay, lu = _tables.energy_columns(self.layers[cols])
+            text += f"\nPer layer ({lu}):\n\n" + _tables.to_markdown(lay, digits=digits)
+        if len(self.hardware_cost):
+            hc, hu = self.human_hardware_cost()
+            text += (f"\nHardware cost (estimate; per sample, energies in {hu}; see "
+                     "energymodel.mapping):\n\n" + _tables.to_markdown(hc, digits=digits))
+            notes = [(h, n) for h, n in zip(self.hardware_cost["hardware"],
+                                            self.hardware_cost["notes"]) if isinstance(n, str) and n]
+            if notes:
+                text += "\n" + "".join(f"- {h}: {n}\n" for h, n in notes)
         return text
 
     def to_latex(self, path: str | os.PathLike | None = None, caption: str | None = None,
-                 label: str | None = "tab:energy", digits: int = 4) -> str:
-        """A booktabs table, hardware as rows, energy per sample in mJ (``path``: also write
-        it atomically)."""
-        s = self.summary()
-        nice = {"hardware": "Hardware", "compute_mj": "Compute", "addressing_mj": "Addressing",
-                "neuron_mj": "Neuron", "memory_mj": "Memory", "routing_mj": "Routing",
-                "total_mj": "Total (mJ)", "total_low_mj": "Low", "total_high_mj": "High"}
-        s = s.rename(columns=nice)
-        text = _tables.to_latex(s, caption=caption or f"Energy per sample (mJ); {self.convention()}.",
-                                label=label, digits=digits)
+                 label: str | None = "tab:energy", digits: int = _tables.SIG) -> str:
+        """A booktabs table, hardware as rows, energy per sample in one readable unit named in
+        the headers (``path``: also write it atomically); a ``% hardware files`` comment line
+        names the file of each chip."""
+        s, u = self.human_totals()
+        caption = caption or f"Energy per sample ({u}); {self.convention()}."
+        nc = self.not_counted()
+        if nc:
+            caption += f" {nc[:1].upper() + nc[1:]}."
+        text = _tables.to_latex(s, caption=caption, label=label, digits=digits)
+        if self.hardware:
+            text = f"% hardware files: {self.hardware_files()}\n" + text
         if path is not None:
             _tables.write(path, text)
         return text
 
     def to_csv(self, path: str | os.PathLike, table: str = "layers") -> None:
-        """Write ``layers`` (default) or ``totals`` as CSV, atomically."""
+        """Write ``layers`` (default) or ``totals`` as CSV, atomically. ``layers`` ends with one
+        row per op without a count rule (kind ``no_rule``, energies empty: not counted)."""
         if table not in ("layers", "totals"):
             raise ValueError(f"table must be 'layers' or 'totals', got {table!r}")
-        _tables.write(path, _tables.to_csv_text(getattr(self, table)))
+        df = getattr(self, table)
+        files = {h.name: getattr(h, "origin", h.path) for h in self.hardware}
+        if files:  # the file each chip came from, one column at the end
+            df = df.assign(hardware_file=df["hardware"].map(files))
+        _tables.write(path, _tables.to_csv_text(self._csv_not_counted(df) if table == "layers" else df))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -157,9 +254,13 @@ class EnergyReport:
             "sops": self.sops,
             "convention": self.convention(),
             "options": self.options,
-            "hardware": {h.name: {"path": h.path, "sources": h.sources} for h in self.hardware},
+            "hardware": {h.name: {"path": h.path, "file": getattr(h, "origin", h.path),
+                                  "sources": h.sources} for h in self.hardware},
             "totals": self.totals,
             "layers": self.layers,
+            "unrecognized": dict(self.unrecognized),
+            "diagnostics": self.diagnostics,
+            "hardware_cost": self.hardware_cost,
         }
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:
@@ -371,6 +472,7 @@ def estimate(
     mac_host: Any = "profile",
     addressing: bool = True,
     charge_elementwise: bool = True,
+    max_chips: int = 1,
 ) -> EnergyReport:
     """Price a profile on one or more hardware profiles (names, paths or loaded profiles).
 
@@ -390,6 +492,7 @@ def estimate(
             ``flags.host``), a profile name / object, or ``None`` to refuse with an error.
         addressing: charge Lemaire's addressing operations in ``full``.
         charge_elementwise: charge the ``elementwise_ops`` column in ``full`` (see above).
+        max_chips: chips available to the hardware-cost mapping (``hardware_cost.fits``).
 
     Returns an :class:`EnergyReport`; every energy is per sample.
     """
@@ -455,5 +558,8 @@ def estimate(
         total_rows.append(row)
     layers = pd.concat(layer_frames, ignore_index=True)
     totals = pd.DataFrame(total_rows)
+    cost = mapping.hardware_cost(profile, hws, dict(zip(totals["hardware"], totals["total_pj"])),
+                                 mode=mode, timesteps=timesteps, max_chips=max_chips)
     return EnergyReport(layers=layers, totals=totals, mode=mode, precision=precision, sops=sops,
-                        options=opts, hardware=hws)
+                        options=opts, hardware=hws, unrecognized=dict(profile.unrecognized),
+                        diagnostics=profile.diagnostics(), hardware_cost=cost)

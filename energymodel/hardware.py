@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,9 @@ __all__ = [
     "load_hardware",
     "validate_hardware_file",
     "hardware_search_path",
+    "is_hardware_path",
+    "read_hardware_bytes",
+    "MAX_FILE_BYTES",
 ]
 
 SCHEMA = "energymodel.hardware/1"
@@ -52,6 +57,7 @@ UNITS_TO_PJ: dict[str, float] = {"fJ": 1e-3, "pJ": 1.0, "nJ": 1e3, "uJ": 1e6}
 _TOP_KEYS = {
     "schema": True,
     "name": True,
+    "label": False,
     "description": True,
     "kind": True,
     "technology_node_nm": True,
@@ -61,6 +67,9 @@ _TOP_KEYS = {
     "sram": False,
     "dram": False,
     "events": False,
+    "capacity": False,   # hardware cost (energymodel.mapping): see _check_cost_sections
+    "timing": False,
+    "power": False,
 }
 _KINDS = ("digital", "neuromorphic", "fpga")
 _FLAG_KEYS = {"all_in": bool, "includes_memory": bool, "host": str}
@@ -117,6 +126,25 @@ class Problem:
 class _DuplicateKeyLoader(yaml.SafeLoader):
     """SafeLoader that composes nodes only; mappings are turned into Python by
     :func:`_plain`, which reports duplicate keys instead of silently keeping the last."""
+
+
+# YAML 1.1 reads ``1e3`` (no dot) and ``1E-3`` as text; every other reader takes them as
+# numbers, and so do we (only for this loader, not for yaml.SafeLoader itself).
+_DuplicateKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+#: Largest hardware file read (bytes); a profile is a few kB.
+MAX_FILE_BYTES = 1 << 20
+#: Plausible ranges. An energy above 1 mJ per operation, a width outside 1 bit .. 1 Mibit or a
+#: node outside 0.1 nm .. 10 um is a typo (or a unit slip), and would let products overflow.
+MAX_ENERGY_PJ = 1e9
+WIDTH_BITS_RANGE = (1.0, float(1 << 20))
+MAX_CAPACITY_BYTES = float(1 << 50)
+NODE_NM_RANGE = (0.1, 1e4)
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 _MAX_NODES = 100_000  # a hardware file has hundreds of nodes; aliases must not blow it up
@@ -194,14 +222,30 @@ def _parse(text: str, file: str) -> tuple[Any, dict[str, int], list[Problem]]:
 
 # --------------------------------------------------------------------------- validation
 def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    """A finite int or float (not a bool); an int too large for a float is not a number."""
+    if not isinstance(x, (int, float)) or isinstance(x, bool):
+        return False
+    try:
+        return math.isfinite(float(x))
+    except OverflowError:
+        return False
+
+
+def _cites(citation: str, key: Any) -> bool:
+    """Whether ``citation`` names the source ``key`` as a word (``horowitz2014, Fig. 1``)."""
+    k = str(key)
+    return bool(k) and re.search(rf"(?<![\w-]){re.escape(k)}(?![\w-])", citation) is not None
 
 
 class _Checker:
+    """Collects problems; ``entry`` checks one energy entry and is reused by every section.
+    ``sources`` (the profile's ``sources`` keys) is set by :func:`_check` before any entry."""
+
     def __init__(self, file: str, lines: dict[str, int]) -> None:
         self.file = file
         self.lines = lines
         self.problems: list[Problem] = []
+        self.sources: list[str] | None = None  # None: no usable sources mapping
 
     def line_of(self, field: str) -> int | None:
         f = field
@@ -220,40 +264,73 @@ class _Checker:
             return False
         return True
 
+    def number_in(self, value: Any, field: str, lo: float, hi: float, what: str = "") -> bool:
+        """``value`` is a finite number within [lo, hi]; else one problem. True when valid."""
+        if not _is_number(value):
+            self.add(field, f"must be a number, got {_short(value)}")
+            return False
+        if not lo <= value <= hi:
+            self.add(field, f"{what or 'must be'} within [{lo:g}, {hi:g}], got {value:g}")
+            return False
+        return True
+
     def entry(self, value: Any, field: str, extra: Iterable[str] = ()) -> None:
         if not self.mapping(value, field):
             return
         allowed = _ENTRY_KEYS | set(extra)
         for k in value:
             if k not in allowed:
-                self.add(f"{field}.{k}", f"unknown key {k!r} (known: {', '.join(sorted(allowed))})")
+                self.add(f"{field}.{k}", f"unknown key {_short(k)} (known: {', '.join(sorted(allowed))})")
         for k in ("value", "unit", "citation"):
             if k not in value:
                 self.add(f"{field}.{k}", f"missing required key {k!r}")
         unit = value.get("unit")
-        if "unit" in value and unit not in UNITS_TO_PJ:
-            self.add(f"{field}.unit", f"unknown unit {unit!r} (use one of {', '.join(UNITS_TO_PJ)})")
+        factor = UNITS_TO_PJ.get(unit) if isinstance(unit, str) else None
+        if "unit" in value and factor is None:
+            self.add(f"{field}.unit", f"unknown unit {_short(unit)} (use one of {', '.join(UNITS_TO_PJ)})")
         for k in ("value", "low", "high"):
             if k in value:
                 v = value[k]
                 if not _is_number(v):
-                    self.add(f"{field}.{k}", f"must be a number, got {v!r}")
+                    self.add(f"{field}.{k}", f"must be a number, got {_short(v)}")
                 elif v < 0:
-                    self.add(f"{field}.{k}", f"energy must be >= 0, got {v}")
+                    self.add(f"{field}.{k}", f"energy must be >= 0, got {v:g}")
+                elif factor is not None and v * factor > MAX_ENERGY_PJ:
+                    self.add(f"{field}.{k}", f"implausible energy {v:g} {unit} (above "
+                             f"{MAX_ENERGY_PJ:g} pJ = 1 mJ per operation; check the unit)")
         v, lo, hi = value.get("value"), value.get("low"), value.get("high")
         if _is_number(v) and _is_number(lo) and lo > v:
-            self.add(f"{field}.low", f"low ({lo}) is above value ({v})")
+            self.add(f"{field}.low", f"low ({lo:g}) is above value ({v:g})")
         if _is_number(v) and _is_number(hi) and hi < v:
-            self.add(f"{field}.high", f"high ({hi}) is below value ({v})")
-        if "citation" in value and (not isinstance(value["citation"], str) or not value["citation"].strip()):
-            self.add(f"{field}.citation", "must be non-empty text naming the source")
-        for k in ("width_bits", "capacity_bytes"):
-            if k in value and (not _is_number(value[k]) or value[k] <= 0):
-                self.add(f"{field}.{k}", f"must be a positive number, got {value[k]!r}")
+            self.add(f"{field}.high", f"high ({hi:g}) is below value ({v:g})")
+        if "citation" in value:
+            cit = value["citation"]
+            if not isinstance(cit, str) or not cit.strip():
+                self.add(f"{field}.citation", "must be non-empty text naming the source")
+            elif self.sources is not None and not any(_cites(cit, k) for k in self.sources):
+                self.add(f"{field}.citation", f"names no key of 'sources' "
+                         f"({', '.join(self.sources) or 'none'}): {_short(cit)}")
+        if "width_bits" in value:
+            self.number_in(value["width_bits"], f"{field}.width_bits", *WIDTH_BITS_RANGE)
+        if "capacity_bytes" in value:
+            self.number_in(value["capacity_bytes"], f"{field}.capacity_bytes", 1.0,
+                           MAX_CAPACITY_BYTES)
+        for k in ("derivation", "note"):
+            if k in value and not isinstance(value[k], str):
+                self.add(f"{field}.{k}", f"must be text, got {type(value[k]).__name__}")
         if "interpolated" in value and not isinstance(value["interpolated"], bool):
             self.add(f"{field}.interpolated", "must be true or false")
         if value.get("interpolated") is True and "derivation" not in value:
             self.add(f"{field}.derivation", "an interpolated value must say how (derivation)")
+
+
+def _short(x: Any, limit: int = 60) -> str:
+    """``repr`` of a value cut to ``limit`` characters (a message stays one short line)."""
+    try:
+        r = repr(x)
+    except Exception:  # noqa: BLE001 - a value we cannot even print
+        r = f"<{type(x).__name__}>"
+    return r if len(r) <= limit else r[: limit - 3] + "..."
 
 
 def _check(data: Any, file: str, lines: dict[str, int]) -> list[Problem]:
@@ -264,22 +341,24 @@ def _check(data: Any, file: str, lines: dict[str, int]) -> list[Problem]:
         return c.problems
     for k in data:
         if k not in _TOP_KEYS:
-            c.add(str(k), f"unknown key {k!r} (known: {', '.join(_TOP_KEYS)})")
+            c.add(str(k), f"unknown key {_short(k)} (known: {', '.join(_TOP_KEYS)})")
     for k, required in _TOP_KEYS.items():
         if required and k not in data:
             c.add(k, f"missing required key {k!r}")
     if "schema" in data and data["schema"] != SCHEMA:
-        c.add("schema", f"must be {SCHEMA!r}, got {data['schema']!r}")
-    for k in ("name", "description"):
+        c.add("schema", f"must be {SCHEMA!r}, got {_short(data['schema'])}")
+    for k in ("name", "label", "description"):
         if k in data and (not isinstance(data[k], str) or not data[k].strip()):
             c.add(k, "must be non-empty text")
+    if isinstance(data.get("name"), str) and data["name"].strip() and not _NAME_RE.match(data["name"]):
+        c.add("name", f"must be a short identifier (letters, digits, '_', '.', '-'; at most "
+              f"64 characters, the file's stem by convention), got {_short(data['name'])}")
     if "kind" in data and data["kind"] not in _KINDS:
-        c.add("kind", f"unknown kind {data['kind']!r} (use one of {', '.join(_KINDS)})")
-    if "technology_node_nm" in data and (
-        not _is_number(data["technology_node_nm"]) or data["technology_node_nm"] <= 0
-    ):
-        c.add("technology_node_nm", f"must be a positive number, got {data['technology_node_nm']!r}")
+        c.add("kind", f"unknown kind {_short(data['kind'])} (use one of {', '.join(_KINDS)})")
+    if "technology_node_nm" in data:
+        c.number_in(data["technology_node_nm"], "technology_node_nm", *NODE_NM_RANGE)
     if "sources" in data and c.mapping(data["sources"], "sources"):
+        c.sources = [str(k) for k in data["sources"]]
         if not data["sources"]:
             c.add("sources", "must list at least one source")
         for k, v in data["sources"].items():
@@ -288,19 +367,21 @@ def _check(data: Any, file: str, lines: dict[str, int]) -> list[Problem]:
     if "flags" in data and data["flags"] is not None and c.mapping(data["flags"], "flags"):
         for k, v in data["flags"].items():
             if k not in _FLAG_KEYS:
-                c.add(f"flags.{k}", f"unknown flag {k!r} (known: {', '.join(_FLAG_KEYS)})")
+                c.add(f"flags.{k}", f"unknown flag {_short(k)} (known: {', '.join(_FLAG_KEYS)})")
             elif not isinstance(v, _FLAG_KEYS[k]):
-                c.add(f"flags.{k}", f"must be {_FLAG_KEYS[k].__name__}, got {v!r}")
+                c.add(f"flags.{k}", f"must be {_FLAG_KEYS[k].__name__}, got {_short(v)}")
+            elif k == "host" and not _NAME_RE.match(v):
+                c.add("flags.host", f"must name a profile (not a path), got {_short(v)}")
     if "arithmetic" in data and c.mapping(data["arithmetic"], "arithmetic"):
         for op, table in data["arithmetic"].items():
             f = f"arithmetic.{op}"
             if op not in _ARITH_OPS:
-                c.add(f, f"unknown operation {op!r} (known: {', '.join(_ARITH_OPS)})")
+                c.add(f, f"unknown operation {_short(op)} (known: {', '.join(_ARITH_OPS)})")
                 continue
             if c.mapping(table, f):
                 for prec, e in table.items():
                     if prec not in PRECISION_BITS:
-                        c.add(f"{f}.{prec}", f"unknown precision {prec!r} "
+                        c.add(f"{f}.{prec}", f"unknown precision {_short(prec)} "
                               f"(known: {', '.join(PRECISION_BITS)})")
                         continue
                     c.entry(e, f"{f}.{prec}")
@@ -322,9 +403,10 @@ def _check(data: Any, file: str, lines: dict[str, int]) -> list[Problem]:
     if "events" in data and c.mapping(data["events"], "events"):
         for k, e in data["events"].items():
             if k not in _EVENTS:
-                c.add(f"events.{k}", f"unknown event {k!r} (known: {', '.join(_EVENTS)})")
+                c.add(f"events.{k}", f"unknown event {_short(k)} (known: {', '.join(_EVENTS)})")
                 continue
             c.entry(e, f"events.{k}")
+    _check_cost_sections(c, data)
     has_arith = isinstance(data.get("arithmetic"), dict) and data["arithmetic"]
     has_sop = isinstance(data.get("events"), dict) and "synaptic_op" in data["events"]
     if not has_arith and not has_sop:
@@ -332,14 +414,164 @@ def _check(data: Any, file: str, lines: dict[str, int]) -> list[Problem]:
     return c.problems
 
 
+def _file_kind(mode: int) -> str:
+    for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return what
+    return "not a regular file"
+
+
+def read_hardware_bytes(path: str | os.PathLike, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a hardware file, refusing (``OSError`` with a one-line reason) anything
+    but a regular file of at most ``limit`` bytes: a FIFO cannot hang the reader, nor
+    ``/dev/zero`` or a huge file eat memory. The file is opened non-blocking and checked on
+    the open descriptor, so it cannot be swapped between the check and the read."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(os.fspath(path), flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"{_file_kind(st.st_mode)}, not a regular file")
+        if st.st_size > limit:
+            raise OSError(f"too large ({st.st_size} bytes; a hardware file holds at most "
+                          f"{limit} bytes)")
+        chunks, got = [], 0
+        while got <= limit:
+            b = os.read(fd, limit + 1 - got)
+            if not b:
+                break
+            chunks.append(b)
+            got += len(b)
+        if got > limit:
+            raise OSError(f"too large (more than {limit} bytes)")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _read_text(path: str | os.PathLike) -> str:
+    """Text of a hardware file; ``_Unreadable`` with a one-line reason otherwise."""
+    try:
+        data = read_hardware_bytes(path)
+    except IsADirectoryError:
+        raise _Unreadable("a directory, not a regular file") from None
+    except OSError as e:
+        raise _Unreadable(e.strerror or str(e)) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _Unreadable(f"not UTF-8 text (byte {e.start})") from None
+
+
+class _Unreadable(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------- cost sections
+#: Optional ``capacity:`` / ``timing:`` / ``power:`` sections read by
+#: :mod:`energymodel.mapping` (cores, chips, latency, static energy). Each key -> its units and
+#: the factor to the base unit (count, bits, seconds, ops/s, watts; ``flag``: true/false).
+COST_UNITS: dict[str, dict[str, float]] = {
+    "count": {"cores": 1.0, "neurons": 1.0, "axons": 1.0, "targets": 1.0},
+    "bits": {"bits": 1.0, "bytes": 8.0, "KiB": 8192.0},
+    "time": {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9},
+    "rate": {"ops/s": 1.0, "Gops/s": 1e9},
+    "power": {"W": 1.0, "mW": 1e-3, "uW": 1e-6},
+    "flag": {"flag": 1.0},
+}
+COST_KEYS: dict[str, dict[str, str]] = {
+    "capacity": {
+        "cores_per_chip": "count",
+        "neurons_per_core": "count",
+        "axons_per_core": "count",
+        "synaptic_memory_per_core": "bits",
+        "weight_bits": "bits",
+        "state_bits": "bits",
+        "targets_per_neuron": "count",
+        "weight_sharing": "flag",
+    },
+    "timing": {
+        "tick": "time",
+        "synaptic_op": "time",
+        "neuron_update_active": "time",
+        "neuron_update_inactive": "time",
+        "tile_hop": "time",
+        "barrier_sync": "time",
+        "synaptic_ops_per_second": "rate",
+    },
+    "power": {
+        "static_per_chip": "power",
+        "static_per_core": "power",
+    },
+}
+
+
+def _check_cost_sections(c: "_Checker", data: dict[str, Any]) -> None:
+    """Check the optional ``capacity`` / ``timing`` / ``power`` sections: known keys, an entry
+    (``value``, ``unit``, ``citation``; optional ``low``, ``high``, ``note``, ``derivation``) with a
+    unit of the key's dimension, a positive value (true/false for flags) and a citation that
+    names a key of ``sources``."""
+    sources = data.get("sources") if isinstance(data.get("sources"), dict) else {}
+    allowed = {"value", "unit", "citation", "low", "high", "note", "derivation"}
+    for section, keys in COST_KEYS.items():
+        if section not in data:
+            continue
+        if not c.mapping(data[section], section):
+            continue
+        if not data[section]:
+            c.add(section, "must list at least one entry (or be left out)")
+        for k, e in data[section].items():
+            f = f"{section}.{k}"
+            if k not in keys:
+                c.add(f, f"unknown key {k!r} (known: {', '.join(keys)})")
+                continue
+            if not c.mapping(e, f):
+                continue
+            for kk in e:
+                if kk not in allowed:
+                    c.add(f"{f}.{kk}", f"unknown key {kk!r} (known: {', '.join(sorted(allowed))})")
+            for kk in ("value", "unit", "citation"):
+                if kk not in e:
+                    c.add(f"{f}.{kk}", f"missing required key {kk!r}")
+            dim = keys[k]
+            units = COST_UNITS[dim]
+            if "unit" in e and (not isinstance(e["unit"], str) or e["unit"] not in units):
+                c.add(f"{f}.unit", f"unit {e['unit']!r} is not a {dim} unit (use one of "
+                      f"{', '.join(units)})")
+            for kk in ("value", "low", "high"):
+                if kk not in e:
+                    continue
+                v = e[kk]
+                if dim == "flag":
+                    if kk == "value" and not isinstance(v, bool):
+                        c.add(f"{f}.{kk}", f"must be true or false, got {v!r}")
+                elif not _is_number(v) or v <= 0:
+                    c.add(f"{f}.{kk}", f"must be a positive number, got {v!r}")
+            v, lo, hi = e.get("value"), e.get("low"), e.get("high")
+            if dim != "flag" and _is_number(v) and _is_number(lo) and lo > v:
+                c.add(f"{f}.low", f"low ({lo}) is above value ({v})")
+            if dim != "flag" and _is_number(v) and _is_number(hi) and hi < v:
+                c.add(f"{f}.high", f"high ({hi}) is below value ({v})")
+            cit = e.get("citation")
+            if "citation" in e:
+                if not isinstance(cit, str) or not cit.strip():
+                    c.add(f"{f}.citation", "must be non-empty text naming the source")
+                elif sources and not any(str(s) in cit for s in sources):
+                    c.add(f"{f}.citation", "must name a key of 'sources' "
+                          f"({', '.join(map(str, sources))})")
+
+
 def validate_hardware_file(path: str | os.PathLike) -> list[Problem]:
-    """Every problem in a hardware file (empty list: valid). An unreadable file gives one
-    problem with field ``<file>``; this function never raises for file content."""
+    """Every problem in a hardware file (empty list: valid). An unreadable file (missing, not
+    a regular file, over 1 MiB, not UTF-8) gives one problem with field ``<file>``; this
+    function never raises for file content."""
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        return [Problem(file, None, "<file>", f"cannot read: {e.__class__.__name__}: {e}")]
+        text = _read_text(path)
+    except _Unreadable as e:
+        return [Problem(file, None, "<file>", f"cannot read: {e}")]
     return validate_hardware_text(text, file)
 
 
@@ -380,7 +612,26 @@ class HardwareProfile:
         self.includes_memory: bool = bool(flags.get("includes_memory", False)) or self.all_in
         self.host: str | None = flags.get("host")
 
+    @property
+    def label(self) -> str:
+        """Display name for figures and tables (the YAML's ``label``; the ``name`` without)."""
+        return str(self.data.get("label") or self.name)
+
     # ------------------------------------------------------------ provenance
+    @property
+    def origin(self) -> str:
+        """The file this profile came from, compactly: ``hwprofiles/<file>`` for a shipped
+        profile, the path as loaded otherwise (``<memory>`` / ``<text>`` for no file)."""
+        p = Path(self.path)
+        if p.parent.name == "hwprofiles":
+            try:
+                shipped = hardware_search_path()[-2:]
+                if any(p.resolve().parent == f.resolve() for f in shipped):
+                    return f"hwprofiles/{p.name}"
+            except OSError:
+                pass
+        return self.path
+
     def __repr__(self) -> str:
         return f"HardwareProfile({self.name!r}, {self.technology_node_nm} nm, {self.path})"
 
@@ -551,19 +802,32 @@ def list_hardware() -> list[str]:
     return sorted(names)
 
 
+def is_hardware_path(name_or_path: str | os.PathLike) -> bool:
+    """Whether a ``--hw`` argument names a file: it holds a path separator or ends in
+    ``.yaml`` / ``.yml``. Anything else is a profile name, looked up on
+    :func:`hardware_search_path` only (a file named ``cmos45nm`` in the current folder never
+    replaces the shipped profile)."""
+    s = os.fspath(name_or_path)
+    return (os.sep in s or "/" in s or (os.altsep or "/") in s
+            or s.lower().endswith((".yaml", ".yml")))
+
+
 def _resolve(name_or_path: str | os.PathLike) -> Path:
-    s = str(name_or_path)
-    p = Path(s).expanduser()
-    looks_like_path = os.sep in s or "/" in s or s.endswith((".yaml", ".yml"))
-    if looks_like_path or p.is_file():
-        if not p.is_file():
+    s = os.fspath(name_or_path)
+    if not isinstance(name_or_path, str) or is_hardware_path(s):  # a Path object is a file
+        p = Path(s).expanduser()
+        if not os.path.lexists(p):
             raise HardwareError(f"{s}: <file>: no such hardware file",
                                 [Problem(s, None, "<file>", "no such hardware file")])
         return p
+    if not _NAME_RE.match(s):
+        raise HardwareError(f"{s}: <file>: not a profile name (give a name from "
+                            "'energymodel hw list' or a path to a .yaml file)",
+                            [Problem(s, None, "<file>", "not a profile name")])
     for folder in hardware_search_path():
         for ext in (".yaml", ".yml"):
             cand = folder / f"{s}{ext}"
-            if cand.is_file():
+            if os.path.lexists(cand):  # a FIFO or folder here is refused by the reader
                 return cand
     known = ", ".join(list_hardware()) or "none"
     raise HardwareError(f"{s}: <file>: unknown hardware profile (known: {known})",
@@ -571,7 +835,9 @@ def _resolve(name_or_path: str | os.PathLike) -> Path:
 
 
 def load_hardware(name_or_path: "str | os.PathLike | HardwareProfile") -> HardwareProfile:
-    """Load a shipped profile by name (``"cmos45nm"``) or any YAML file by path.
+    """Load a shipped profile by name (``"cmos45nm"``, searched in ``ENERGYMODEL_HWPROFILES``
+    and ``hwprofiles/``) or any YAML file by path (an argument with a path separator or a
+    ``.yaml`` / ``.yml`` suffix).
 
     Raises :class:`HardwareError` (and nothing else for file content) listing every problem
     with file, line and field."""
@@ -580,8 +846,8 @@ def load_hardware(name_or_path: "str | os.PathLike | HardwareProfile") -> Hardwa
     path = _resolve(name_or_path)
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+        text = _read_text(path)
+    except _Unreadable as e:
         p = Problem(file, None, "<file>", f"cannot read: {e}")
         raise HardwareError(str(p), [p]) from None
     return load_hardware_text(text, file)

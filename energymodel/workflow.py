@@ -13,20 +13,29 @@ reason (the command line prints it and exits with code 2).
 
 from __future__ import annotations
 
+import ast
 import importlib
+import itertools
+import json
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import torch
 from torch import nn
 
+from . import checks as _checks
 from .counting import Profile, Profiler
+from .counting.profiler import _default_forward
 from .energy import EnergyReport, check_options, estimate
 from .errors import UserError
-from .hardware import HardwareError, HardwareProfile, list_hardware, load_hardware
+from .hardware import HardwareError, HardwareProfile, is_hardware_path, list_hardware, load_hardware
+
+if TYPE_CHECKING:
+    from .inputs import DataSource
 
 __all__ = [
     "ModelSpec",
@@ -37,6 +46,8 @@ __all__ = [
     "load_hardware_list",
     "ProfileRun",
     "profile_model_spec",
+    "parse_model_args",
+    "profile_data",
     "INPUT_KINDS",
     "check_pricing",
     "price",
@@ -77,8 +88,26 @@ def _check_checkpoint(path: str | os.PathLike | None) -> str | None:
         return None
     p = Path(path)
     if not p.is_file():
-        raise UserError(f"checkpoint {str(path)!r} does not exist")
+        raise UserError(f"checkpoint {str(path)!r} {_not_a_file(p)}")
     return str(p)
+
+
+def _not_a_file(p: Path) -> str:
+    """Why ``p`` is not a readable regular file, as the end of a sentence."""
+    import stat  # noqa: PLC0415
+
+    try:
+        m = p.stat().st_mode
+    except FileNotFoundError:
+        return "does not exist"
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(m):
+            return f"is {what}, not a file"
+    return "is not a regular file"
 
 
 def _load_state(model: nn.Module, path: str) -> None:
@@ -110,19 +139,29 @@ def load_model(
     spec: str,
     checkpoint: str | os.PathLike | None = None,
     timesteps: int | None = None,
+    model_kwargs: dict[str, Any] | None = None,
+    nir_dt: float | None = None,
 ) -> ModelSpec:
     """Build the model ``spec`` names: a zoo name (``sdt-8-512``, see ``em.zoo.names()``) or
     ``package.module:callable`` (a function or class returning an ``nn.Module``, called without
     arguments). ``checkpoint``: weights loaded with ``torch.load(..., weights_only=True)``.
-    ``timesteps``: T for zoo spiking models (their default otherwise).
+    ``timesteps``: T for zoo spiking models (their default otherwise). ``model_kwargs``: keyword
+    arguments of the callable, or configuration overrides of a zoo model (``--model-arg``; see
+    :func:`parse_model_args`). A ``.nir`` file is a NIR graph (:func:`energymodel.nir.load`;
+    ``nir_dt``: its step in seconds when the graph's metadata has none).
 
     The model's input shape for one sample is taken from the zoo configuration, or from an
     ``input_shape`` attribute of the module (``None`` when it has none)."""
     ckpt = _check_checkpoint(checkpoint)
     if timesteps is not None and int(timesteps) < 1:
         raise UserError(f"timesteps must be >= 1 (got {timesteps})")
+    if str(spec).lower().endswith(".nir"):
+        if model_kwargs:
+            raise UserError(f"{spec}: a NIR graph is built from the file; --model-arg "
+                            f"{', '.join(sorted(model_kwargs))} does not apply")
+        return _load_nir(spec, ckpt, timesteps, nir_dt)
     if ":" in spec:
-        return _load_callable(spec, ckpt, timesteps)
+        return _load_callable(spec, ckpt, timesteps, model_kwargs or {})
     names = _zoo_names()
     if spec in names:
         z = _zoo()
@@ -130,10 +169,14 @@ def load_model(
         overrides: dict[str, Any] = {}
         if timesteps is not None and "T" in cfg:
             overrides["T"] = int(timesteps)
+        overrides.update(model_kwargs or {})
         try:
             model = z.build(spec, checkpoint=ckpt, **overrides)
         except (FileNotFoundError, ValueError) as e:  # CheckpointError is a ValueError
             raise UserError(f"{spec}: {_one_line(e)}") from None
+        except TypeError as e:  # an override the zoo configuration does not have
+            raise UserError(f"{spec}: --model-arg {', '.join(sorted(model_kwargs or {}))} "
+                            f"rejected: {_one_line(e)}") from None
         shape = (int(cfg.get("in_channels", 3)), int(cfg["img_size"]), int(cfg["img_size"]))
         T = int(getattr(model, "T", cfg.get("T", 1)) or 1)
         return ModelSpec(model, spec, "zoo", shape, T, ckpt)
@@ -143,7 +186,20 @@ def load_model(
     raise UserError(f"unknown model {spec!r}: give a zoo name or 'package.module:callable'{hint}")
 
 
-def _load_callable(spec: str, ckpt: str | None, timesteps: int | None) -> ModelSpec:
+def _load_nir(spec: str, ckpt: str | None, timesteps: int | None,
+              nir_dt: float | None) -> ModelSpec:
+    """A ``.nir`` graph (:func:`energymodel.nir.load`); ``input_shape`` is one step of one
+    sample (``None`` when the graph has no input type)."""
+    if ckpt is not None:
+        raise UserError(f"{spec}: a NIR graph carries its own weights; --checkpoint does not apply")
+    from . import nir as _nir  # noqa: PLC0415  (nir and nirtorch are optional)
+
+    model = _nir.load(spec, dt=nir_dt)
+    return ModelSpec(model, spec, "nir", model.input_shape, timesteps)
+
+
+def _load_callable(spec: str, ckpt: str | None, timesteps: int | None,
+                   kwargs: dict[str, Any] | None = None) -> ModelSpec:
     mod_name, _, attr = spec.partition(":")
     if not mod_name or not attr:
         raise UserError(f"bad model spec {spec!r}: expected 'package.module:callable'")
@@ -154,24 +210,36 @@ def _load_callable(spec: str, ckpt: str | None, timesteps: int | None) -> ModelS
     except ImportError as e:
         raise UserError(f"bad model spec {spec!r}: cannot import module {mod_name!r} "
                         f"({_one_line(e)})") from None
+    except SystemExit as e:
+        raise UserError(f"bad model spec {spec!r}: importing {mod_name!r} called "
+                        f"sys.exit({e.code!r})") from None
     obj: Any = mod
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise UserError(f"bad model spec {spec!r}: module {mod_name!r} has no {attr!r}")
         obj = getattr(obj, part)
+    kwargs = kwargs or {}
     if isinstance(obj, nn.Module):
+        if kwargs:
+            raise UserError(f"--model-arg {', '.join(sorted(kwargs))}: {spec!r} is a module "
+                            "instance, not a constructor")
         model = obj
     elif callable(obj):
         try:
-            model = obj()
+            model = obj(**kwargs)
         except Exception as e:  # noqa: BLE001 - the user's constructor failed
-            raise UserError(f"bad model spec {spec!r}: calling {attr}() failed: "
-                            f"{_one_line(e)}") from None
+            given = f" with --model-arg {', '.join(sorted(kwargs))}" if kwargs else ""
+            raise UserError(f"bad model spec {spec!r}: calling {attr}(){given} failed: "
+                            f"{type(e).__name__}: {_one_line(e)}") from None
+        except SystemExit as e:  # a constructor that exits is no model either
+            raise UserError(f"bad model spec {spec!r}: calling {attr}() called "
+                            f"sys.exit({e.code!r}) instead of returning a model") from None
     else:
         raise UserError(f"bad model spec {spec!r}: {attr!r} is not callable")
     if not isinstance(model, nn.Module):
         raise UserError(f"bad model spec {spec!r}: {attr}() returned a {type(model).__name__}, "
                         "not a torch.nn.Module")
+    _checks.check_not_scripted(model, spec)
     if ckpt is not None:
         _load_state(model, ckpt)
     shape = getattr(model, "input_shape", None)
@@ -199,10 +267,10 @@ def _parse_kind(kind: str) -> tuple[str, float]:
     k = kind.strip().lower()
     if k in ("random", "normal"):
         return k, 0.0
-    if k.startswith("spikes"):
+    if k == "spikes" or k.startswith("spikes:"):
         _, _, r = k.partition(":")
         try:
-            rate = float(r) if r else 0.2
+            rate = 0.2 if k == "spikes" else float(r or "x")
         except ValueError:
             raise UserError(f"bad input {kind!r}: expected spikes:RATE, e.g. spikes:0.2") from None
         if not 0.0 <= rate <= 1.0:
@@ -268,6 +336,9 @@ def profile_model(
     if calibrate:
         from .attention import calibrate_bn  # noqa: PLC0415
 
+        if progress:  # one forward pass, may take a while on a large model: say so (TTY only)
+            print(f"calibrating BatchNorm on the first batch {shape_txt} ...", file=sys.stderr,
+                  flush=True)
         try:
             calibrate_bn(model, first, shift=bn_shift)
         except Exception as e:  # noqa: BLE001
@@ -288,7 +359,13 @@ def profile_model(
                 for i, x in enumerate(bar):
                     try:
                         model(x)
+                    except SystemExit as e:
+                        raise UserError(f"the model called sys.exit({e.code!r}) in its forward "
+                                        f"on input {shape_txt}") from None
                     except Exception as e:  # noqa: BLE001
+                        if isinstance(e, MemoryError) or "can't allocate memory" in str(e):
+                            raise UserError(f"out of memory running the model on input "
+                                            f"{shape_txt}; lower --batch-size") from None
                         if i == 0:
                             raise UserError(f"the model does not run on input {shape_txt}: "
                                             f"{type(e).__name__}: {_one_line(e)} (check "
@@ -310,15 +387,14 @@ def load_hardware_list(names: Sequence[str | HardwareProfile]) -> list[HardwareP
             out.append(n)
             continue
         s = str(n)
-        looks_like_path = os.sep in s or "/" in s or s.endswith((".yaml", ".yml"))
-        if not looks_like_path and s not in list_hardware():
+        if not is_hardware_path(s) and s not in list_hardware():
             raise UserError(f"unknown hardware {s!r}; known: {', '.join(list_hardware())} "
                             "(or give a path to a YAML profile)")
         try:
             out.append(load_hardware(s))
         except HardwareError as e:
             raise UserError(f"hardware {s!r}: {_one_line(e)}") from None
-    return out
+    return _checks.unique_hardware(out)
 
 
 def check_pricing(mode: str = "paper", sops: str = "exact", precision: str = "fp32",
@@ -336,9 +412,12 @@ def price(prof: Profile, hardware: Sequence[HardwareProfile], mode: str = "paper
     asked (no such precision, no multiplier and no host) raises :class:`UserError`."""
     check_pricing(mode, **options)
     try:
-        return estimate(prof, hardware, mode=mode, **options)
+        rep = estimate(prof, hardware, mode=mode, **options)
     except (HardwareError, ValueError) as e:
         raise UserError(_one_line(e)) from None
+    _checks.check_finite(rep.totals, "energy totals")
+    _checks.check_finite(rep.layers, "per-layer energy")
+    return rep
 
 
 @dataclass
@@ -360,28 +439,65 @@ def profile_model_spec(
     input: str = "random",
     timesteps: int | None = None,
     batch_size: int = 1,
-    batches: int = 1,
+    batches: int | None = 1,
     mode: str = "paper",
     seed: int = 0,
     calibrate: bool | None = None,
     progress: bool = False,
     estimate_options: dict[str, Any] | None = None,
+    memory_budget: float | None = None,
+    data: str | os.PathLike | None = None,
+    normalize: str | None = None,
+    time_major: bool = False,
+    model_kwargs: dict[str, Any] | None = None,
+    nir_dt: float | None = None,
 ) -> ProfileRun:
     """Load, profile and price one model: the whole of ``energymodel profile``.
 
     ``calibrate=None`` calibrates BatchNorm statistics only for zoo models without a checkpoint
-    (random weights). Hardware and options are checked before the model runs."""
+    (random weights). Hardware and options are checked before the model runs, and so is the
+    size of one input batch against ``memory_budget`` (GiB; default: see
+    :func:`energymodel.checks.default_memory_budget`). ``data``: the
+    user's data (see :func:`energymodel.inputs.open_data`; ``batches=None``: all of it) instead
+    of the ``input`` generator. ``model_kwargs``: see :func:`load_model`. ``settings`` records
+    ``inputs`` (the data source, or the generator and its seed), ``samples`` and ``batches``."""
+    _checks.check_positive(batch_size=batch_size, batches=batches, timesteps=timesteps)
+    _checks.check_seed(seed)
+    budget = _checks.budget_bytes(memory_budget)
     check_pricing(mode, **(estimate_options or {}))
     hws = load_hardware_list(hardware)
     _parse_kind(input)
     shape = parse_input_shape(input_shape) if isinstance(input_shape, str) else (
         tuple(int(s) for s in input_shape) if input_shape is not None else None)
+    if shape is not None:
+        _checks.check_memory(_checks.input_bytes(shape, batch_size),
+                             f"an input batch of {batch_size} x {shape}", budget)
     torch.manual_seed(int(seed))  # random-initialised weights are part of the seeded run
-    ms = load_model(spec, checkpoint, timesteps)
+    if data is None and (normalize or time_major):
+        raise UserError(f"{'--normalize' if normalize else '--time-major'} applies to --data; "
+                        "the generated inputs have neither")
+    if data is not None and input != "random":
+        raise UserError(f"give --data or --input {input!r}, not both")
+    ms = load_model(spec, checkpoint, timesteps, model_kwargs, nir_dt=nir_dt)
+    if ms.source == "nir":  # runs step by step: input [batch, T, *one step]
+        shape = _nir_input_shape(spec, ms, shape, timesteps, time_major)
+    if data is not None:
+        run = _profile_spec_on_data(ms, hws, data, shape, batch_size, batches, mode, calibrate,
+                                    progress, estimate_options, normalize, time_major, timesteps)
+        run.settings["seed"] = seed  # of the random initialisation, where weights are random
+        if ms.source == "nir":
+            run.settings.update(nir_dt=ms.model.dt, nir_dt_source=ms.model.dt_source)
+        return run
+    batches = 1 if batches is None else batches
     shape = shape or ms.input_shape
     if shape is None:
         raise UserError(f"{spec}: no input shape known; give --input-shape (e.g. 3,224,224) or "
                         "set an input_shape attribute on the model")
+    _checks.check_memory(_checks.input_bytes(shape, batch_size),
+                         f"an input batch of {batch_size} x {tuple(shape)}", budget)
+    if _checks.input_bytes(shape, batch_size) > _checks.PROBE_ABOVE_BYTES:
+        _checks.check_memory(batch_size * _checks.activation_bytes_per_sample(ms.model, shape),
+                             f"the model at batch size {batch_size}", budget)
     if calibrate is None:
         calibrate = ms.source == "zoo" and ms.checkpoint is None
     T = timesteps
@@ -390,8 +506,199 @@ def profile_model_spec(
     prof = profile_model(ms.model, shape, batch_size=batch_size, batches=batches, input=input,
                          timesteps=T, seed=seed, calibrate=calibrate, progress=progress)
     rep = price(prof, hws, mode=mode, **(estimate_options or {}))
+    from .diagnostics import seen_timesteps  # noqa: PLC0415
+
     settings = dict(model=spec, checkpoint=ms.checkpoint, input_shape=list(shape), input=input,
-                    timesteps=ms.timesteps, batch_size=batch_size, batches=batches, mode=mode,
+                    timesteps=seen_timesteps(prof) or ms.timesteps, batch_size=batch_size, batches=batches, mode=mode,
                     seed=seed, calibrated_bn=bool(calibrate),
-                    hardware=[h.name for h in hws])
+                    hardware=[h.name for h in hws], samples=prof.samples,
+                    inputs=f"generator {input}, seed {seed}")
+    if ms.source == "nir":
+        settings.update(nir_dt=ms.model.dt, nir_dt_source=ms.model.dt_source)
+    return ProfileRun(ms, prof, rep, settings)
+
+
+def _nir_input_shape(spec: str, ms: ModelSpec, shape: tuple[int, ...] | None,
+                     timesteps: int | None, time_major: bool) -> tuple[int, ...]:
+    """One sample's input to a NIR graph, ``(T, *one step)``: the graph runs step by step on
+    ``[batch, T, *one step]`` (so the user's data is batch-first, never time-major)."""
+    if timesteps is None:
+        raise UserError(f"{spec}: a NIR graph runs step by step; give the number of steps "
+                        "with --timesteps / -T")
+    if time_major:
+        raise UserError(f"{spec}: a NIR graph takes [batch, T, *input_type]; --time-major "
+                        "data does not apply (give the samples as [N, T, ...])")
+    if shape and ms.input_shape and tuple(shape) != tuple(ms.input_shape):
+        raise UserError(f"{spec}: --input-shape {','.join(map(str, shape))} does not match "
+                        f"the graph's input type {tuple(ms.input_shape)}")
+    step = shape or ms.input_shape
+    if step is None:
+        raise UserError(f"{spec}: the graph has no input type; give --input-shape (one step "
+                        "of one sample, e.g. 2,34,34)")
+    return (int(timesteps), *step)
+
+
+# ------------------------------------------------------------------ the user's model and data
+_OBJ_REF = re.compile(r"^([A-Za-z_][\w.]*):([A-Za-z_][\w.]*)(\(\))?$")
+
+
+def parse_model_value(text: str, arg: str = "") -> Any:
+    """One ``--model-arg`` value: ``pkg.mod:name`` -> that object, ``pkg.mod:name()`` -> the
+    result of calling it, a Python literal (``3``, ``0.5``, ``'m'``, ``(1, 2)``, ``None``) ->
+    its value, any other word -> the string itself (``step_mode=m``)."""
+    t = str(text).strip()
+    m = _OBJ_REF.match(t)
+    if m:
+        mod_name, attr, call = m.groups()
+        try:
+            obj: Any = importlib.import_module(mod_name)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError) as e:
+            raise UserError(f"--model-arg {arg or t!r}: cannot resolve {mod_name}:{attr} "
+                            f"({_one_line(e)})") from None
+        if call:
+            try:
+                obj = obj()
+            except Exception as e:  # noqa: BLE001 - the user's factory failed
+                raise UserError(f"--model-arg {arg or t!r}: calling {mod_name}:{attr}() failed: "
+                                f"{type(e).__name__}: {_one_line(e)}") from None
+        return obj
+    try:
+        return ast.literal_eval(t)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return t
+
+
+def parse_model_args(items: Sequence[str] = (), kwargs_file: str | os.PathLike | None = None,
+                     ) -> dict[str, Any]:
+    """Constructor keyword arguments from ``--model-kwargs FILE`` (a JSON or YAML mapping) and
+    ``--model-arg key=value`` items (which win); string values are read by
+    :func:`parse_model_value`."""
+    out: dict[str, Any] = {}
+    if kwargs_file is not None:
+        path = Path(kwargs_file)
+        try:
+            text = path.read_text(encoding="utf-8")
+            if path.suffix.lower() == ".json":
+                obj = json.loads(text)
+            else:
+                import yaml  # noqa: PLC0415
+
+                obj = yaml.safe_load(text)
+        except Exception as e:  # noqa: BLE001 - unreadable user file
+            raise UserError(f"--model-kwargs {str(path)!r} cannot be read: {_one_line(e)}") from None
+        if not isinstance(obj, dict) or not all(isinstance(k, str) for k in obj):
+            raise UserError(f"--model-kwargs {str(path)!r}: expected a mapping of argument names "
+                            f"to values, got {type(obj).__name__}")
+        for k, v in obj.items():
+            out[k] = parse_model_value(v, f"{k}={v}") if isinstance(v, str) else v
+    for item in items:
+        key, eq, value = str(item).partition("=")
+        key = key.strip()
+        if not eq or not key.isidentifier():
+            raise UserError(f"bad --model-arg {item!r}: expected key=value, e.g. step_mode=m")
+        out[key] = parse_model_value(value, str(item))
+    return out
+
+
+def profile_data(
+    model: nn.Module,
+    source: "DataSource",
+    *,
+    timesteps: int | None = None,
+    calibrate: bool = False,
+    bn_shift: float = DEFAULT_BN_SHIFT,
+    progress: bool = False,
+    expected_shape: Sequence[int] | None = None,
+) -> tuple[Profile, int]:
+    """Profile ``model`` over the batches of ``source`` through
+    :meth:`energymodel.Profiler.run` (the API's loader path: counts summed over the batches,
+    rates averaged, per-batch spread kept; neuron states reset after every batch). Returns the
+    profile and the number of batches run.
+
+    ``expected_shape``: the model's input for one sample; data whose samples differ raises
+    :class:`UserError` naming both shapes. ``calibrate``: BatchNorm statistics from the first
+    batch (random weights)."""
+    from .inputs import first_tensor  # noqa: PLC0415
+
+    it = iter(source.batches)
+    try:
+        first = next(it)
+    except StopIteration:
+        raise UserError(f"data {source.description} gave no batches") from None
+    x0 = first_tensor(first)
+    if x0 is None:
+        raise UserError(f"data {source.description}: a batch is a {type(first).__name__}, with no "
+                        "input tensor")
+    got = tuple(int(s) for s in x0.shape[source.batch_dim + 1:])
+    if expected_shape is not None and got != tuple(int(s) for s in expected_shape):
+        raise UserError(f"data {source.description} has samples of shape {got}, but the model "
+                        f"takes {tuple(int(s) for s in expected_shape)} (--input-shape or the "
+                        "model's input_shape)")
+    model.eval()
+    if calibrate:
+        from .attention import calibrate_bn  # noqa: PLC0415
+
+        try:
+            calibrate_bn(model, x0, shift=bn_shift)
+        except Exception as e:  # noqa: BLE001
+            raise UserError(f"the model does not run on data {source.description} (batch "
+                            f"{tuple(x0.shape)}): {type(e).__name__}: {_one_line(e)}") from None
+    count = [0]
+
+    def counted() -> Iterator[Any]:
+        for b in itertools.chain([first], it):
+            count[0] += 1
+            yield b
+
+    def forward(m: nn.Module, batch: Any) -> Any:
+        try:
+            return _default_forward(m, batch)
+        except Exception as e:  # noqa: BLE001
+            if count[0] == 1:
+                raise UserError(f"the model does not run on data {source.description} (batch "
+                                f"{tuple(x0.shape)}): {type(e).__name__}: {_one_line(e)} "
+                                "(check --input-shape, --time-major and --timesteps)") from None
+            raise
+
+    p = Profiler(model, batch_dim=source.batch_dim, timesteps=timesteps, reset=True)
+    prof = p.run(counted(), forward=forward, progress=progress, total=source.total,
+                 desc="batches")
+    return prof, count[0]
+
+
+def _profile_spec_on_data(ms: ModelSpec, hws: list[HardwareProfile], data: Any,
+                          shape: tuple[int, ...] | None, batch_size: int, batches: int | None,
+                          mode: str, calibrate: bool | None, progress: bool,
+                          estimate_options: dict[str, Any] | None, normalize: str | None,
+                          time_major: bool, timesteps: int | None) -> ProfileRun:
+    """:func:`profile_model_spec` on the user's data."""
+    from .inputs import open_data  # noqa: PLC0415
+
+    expected = shape or ms.input_shape
+    src = open_data(data, batch_size=batch_size, batches=batches, input_shape=expected,
+                    normalize=normalize, time_major=time_major)
+    if src.sample_shape is not None and expected is not None and src.sample_shape != tuple(expected):
+        raise UserError(f"data {src.description} has samples of shape {src.sample_shape}, but "
+                        f"the model takes {tuple(expected)} (--input-shape or the model's "
+                        "input_shape)")
+    T = timesteps
+    if src.timesteps is not None:
+        if timesteps is not None and int(timesteps) != src.timesteps:
+            raise UserError(f"data {src.description} is time-major with T={src.timesteps}, but "
+                            f"--timesteps {timesteps} was given")
+        T = src.timesteps
+    elif ms.source == "zoo" and T is not None and getattr(ms.model, "T", T) != T:
+        T = None  # the ViT baseline: one step whatever is asked
+    if calibrate is None:
+        calibrate = ms.source == "zoo" and ms.checkpoint is None
+    prof, n = profile_data(ms.model, src, timesteps=T, calibrate=calibrate, progress=progress,
+                           expected_shape=expected)
+    rep = price(prof, hws, mode=mode, **(estimate_options or {}))
+    settings = dict(model=ms.name, checkpoint=ms.checkpoint,
+                    input_shape=list(expected or src.sample_shape or ()), input="data",
+                    timesteps=T or ms.timesteps, batch_size=batch_size, batches=n, mode=mode,
+                    seed=None, calibrated_bn=bool(calibrate), hardware=[h.name for h in hws],
+                    samples=prof.samples, inputs=src.description)
     return ProfileRun(ms, prof, rep, settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -94,15 +95,26 @@ def _totals_json(path: Path) -> dict[str, float]:
     return {r["hardware"]: r["total_mj"] for r in d["totals"]}
 
 
+_TO_MJ = {"pJ": 1e-9, "nJ": 1e-6, "µJ": 1e-3, r"$\mu$J": 1e-3, "mJ": 1.0, "J": 1e3}
+
+
+def _unit_of(header: str) -> float:
+    r"""mJ per unit of a human header such as ``Total (µJ)`` (LaTeX: stacked, ``$\mu$J``)."""
+    m = re.search(r"\((pJ|nJ|µJ|\$\\mu\$J|mJ|J)\)", header)
+    assert m, header
+    return _TO_MJ[m.group(1)]
+
+
 def _totals_md(path: Path) -> dict[str, float]:
     lines = [ln for ln in path.read_text().splitlines() if ln.startswith("|")]
     head = [c.strip() for c in lines[0].strip("|").split("|")]
+    tot = next(i for i, h in enumerate(head) if h.startswith("Total ("))
     out = {}
     for ln in lines[2:]:
         cells = [c.strip() for c in ln.strip("|").split("|")]
         if len(cells) != len(head):
             break  # the per-layer table starts
-        out[cells[head.index("hardware")]] = float(cells[head.index("total_mj")])
+        out[cells[head.index("Hardware")]] = float(cells[tot]) * _unit_of(head[tot])
     return out
 
 
@@ -114,11 +126,13 @@ def _totals_tex(path: Path) -> dict[str, float]:
     for ln in text.splitlines():
         if "&" not in ln:
             continue
-        cells = [c.strip().rstrip("\\").strip() for c in ln.split("&")]
+        cells = [c.strip() for c in ln.split("&")]
+        cells[-1] = cells[-1][:-2].strip() if cells[-1].endswith("\\\\") else cells[-1]
         if head is None:
             head = cells
             continue
-        out[cells[0]] = float(cells[head.index("Total (mJ)")])
+        tot = next(i for i, h in enumerate(head) if "Total" in h)
+        out[cells[0]] = float(cells[tot]) * _unit_of(head[tot])
     return out
 
 
@@ -136,10 +150,10 @@ def test_profile_every_format_reads_back_to_the_api_numbers(tinymod):
         assert r.exit_code == 0, r.output
         got = read(path)
         assert set(got) == set(want), (ext, got)
-        for h in want:  # md/tex carry 4 significant digits
-            assert got[h] == pytest.approx(want[h], rel=1e-3 if ext in (".md", ".tex") else 1e-12), ext
-    # the terminal shows the per-layer table and the totals
-    assert "per layer" in r.output and "totals, per sample (mJ)" in r.output
+        for h in want:  # md/tex carry 3 significant figures, in the unit their header names
+            assert got[h] == pytest.approx(want[h], rel=5e-3 if ext in (".md", ".tex") else 1e-12), ext
+    # the terminal shows the per-layer table and the totals, each in one named unit
+    assert "per layer" in r.output and "totals, per sample; energy in " in r.output
     assert "fc1:linear#0" in r.output and "lif:lif#0" in r.output
 
 
@@ -287,13 +301,14 @@ def test_input_shape_and_generators():
 def test_terminal_table_formatting():
     df = pd.DataFrame({"site": ["a" * 60, "b"], "in_rate": [0.1234, float("nan")],
                        "acs": [1_234_567.0, 0.0], "e": [3.2e-5, 12.0]})
-    text = tables.format_terminal(df, max_col=20, width=200)
+    text = tables.format_terminal(df, width=200)
     lines = text.splitlines()
     assert lines[0].split() == ["site", "in_rate", "acs", "e"]
-    assert "...aaaa" in lines[2] and "0.123" in lines[2] and "1.23M" in lines[2]
-    assert "-" in lines[3].split()
-    narrow = tables.format_terminal(df, max_col=20, width=30)
-    assert "not shown for width" in narrow
+    assert "a" * 60 in lines[2] and "0.123" in lines[2] and "1.23M" in lines[2]
+    assert "3.20e-05" in lines[2] and "-" in lines[3].split()
+    narrow = tables.format_terminal(df, width=30)  # names cut from the left, then columns
+    assert "…aaaa" in narrow and "not shown for width" in narrow
+    assert all(len(ln) <= 30 for ln in narrow.splitlines() if not ln.startswith("(not"))
     assert tables.format_si(2.5e9) == "2.5G" and tables.format_si(0) == "0"
 
 

@@ -217,11 +217,15 @@ def test_exports_are_written_and_shaped_like_a_paper_table(tmp_path):
     assert d["mode"] == "paper" and d["totals"][0]["hardware"] == "cmos45nm"
     tex = rep.to_latex(tmp_path / "e.tex")
     assert (tmp_path / "e.tex").read_text() == tex
-    assert r"\toprule" in tex and r"\bottomrule" in tex and "loihi" in tex and "mJ" in tex
+    assert r"\toprule" in tex and r"\bottomrule" in tex and "loihi" in tex
     md = rep.to_markdown()
     assert "| cmos45nm" in md and "paper convention" in md
-    cm = rep.totals.set_index("hardware").loc["cmos45nm", "total_mj"]
-    assert f"{cm:.4g}" in md
+    # one readable unit for the whole table, named in the caption and every energy header
+    cm = rep.totals.set_index("hardware").loc["cmos45nm", "total_pj"]
+    unit, per = {"pJ": ("pJ", 1.0), "nJ": ("nJ", 1e3)}["pJ" if rep.totals["total_pj"].max() < 999.5
+                                                        else "nJ"]
+    assert f"Energy per sample ({unit})" in md and f"Total ({unit})" in md
+    assert f"{cm / per:.3g}".rstrip("0").rstrip(".") in md
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e.csv", "e.json", "e.tex"]  # no temp files
 
 

@@ -3,6 +3,8 @@ boundaries (also when one sample takes several model calls)."""
 
 from __future__ import annotations
 
+import io
+import sys
 
 import pytest
 import torch
@@ -91,7 +93,7 @@ def test_run_over_a_loader_sums_counts_and_keeps_the_per_batch_rate_spread(capsy
     assert merged.totals().equals(prof.totals())
 
 
-def test_profile_loader_forward_hook_and_progress_bar_on_stderr(capsys):
+def test_profile_loader_forward_hook_and_progress_bar_on_stderr(capsys, monkeypatch):
     net = _Net().eval()
     T = 3
     loader = [{"img": torch.rand(4, 6)} for _ in range(3)]  # no time axis: repeated T times
@@ -103,7 +105,17 @@ def test_profile_loader_forward_hook_and_progress_bar_on_stderr(capsys):
 
     prof = em.profile_loader(net, loader, forward=forward, batch_dim=1, reset=True)
     assert len(calls) == 3
-    assert "profiling" in capsys.readouterr().err
+    assert "profiling" not in capsys.readouterr().err  # stderr is no TTY here: quiet
+
+    class _Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty = _Tty()
+    monkeypatch.setattr(sys, "stderr", tty)
+    em.profile_loader(net, loader, forward=forward, batch_dim=1, reset=True)
+    monkeypatch.undo()
+    assert "profiling" in tty.getvalue()  # on a terminal: the bar
     assert prof.samples == 12
     r = prof.layers.query("kind == 'neuron'").iloc[0]
     assert r["neuron_updates"] == 3 * T * 4 * 8

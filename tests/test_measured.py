@@ -177,7 +177,7 @@ def test_compare_mechanisms_table():
     with pytest.raises(ValueError, match="unknown mechanisms"):
         compare_mechanisms(tokens=4, dim=8, heads=2, mechanisms=["linformer"])
     priced = compare_attention(16, 32, 4, 2, ["cmos45nm"], rate=0.3, seed=1).set_index("mechanism")
-    assert priced.loc["vanilla", "ratio_to_vanilla[cmos45nm]"] == 1.0
+    assert priced.loc["vanilla", "vanilla_over_x[cmos45nm]"] == 1.0
     # the spiking rows are the same measurements, priced
     assert (priced.loc[["ssa", "sdsa", "sasa"], "acs"] == t.loc[["ssa", "sdsa", "sasa"], "acs"]).all()
 

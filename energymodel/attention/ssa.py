@@ -27,6 +27,9 @@ class SpikingSelfAttention(nn.Module):
       the tokens, its integer ``d x d`` result is read by Q's events: linear in N.
 
     Same output either way (integer sums, exact in floating point); different op counts.
+    The scale is applied to the ``[N, d]`` product in both orders, as the ImageNet code does;
+    the CIFAR code scales the ``N x N`` map before ``@ V`` (same output, ``N² H`` instead of
+    ``N D`` scale element ops per timestep, ZK-Zhou/spikformer@6212689 cifar10/model.py).
 
     Args:
         dim, heads: D and H. qkv_bias: biases on the Q, K, V linears (the ImageNet code has

@@ -53,6 +53,15 @@ COUNT_COLUMNS: dict[str, str] = {
     "ops; per neuron update for neurons)",
     "state_writes": "membrane-potential / accumulator writes (same rule as state_reads)",
     "spike_writes": "output spikes written by neurons",
+    # NeuroBench 2.3's conventions (energymodel/neurobench.py reads them; see docs there)
+    "nb_acs": "NeuroBench effective ACs: (non-zero input element, weight) pairs of a weight "
+    "layer (linear, conv), input binarised, bias excluded, on calls whose input was binary",
+    "nb_macs": "NeuroBench effective MACs: the same pairs on calls whose input was not binary "
+    "(analog, or integer spikes: each non-zero counts once)",
+    "nb_dense": "NeuroBench dense ops: the same pairs with an all-ones input (convolution "
+    "padding taps excluded, unlike dense_macs)",
+    "state_changes": "neuron updates that changed the membrane state (NeuroBench's "
+    "MembraneUpdates); a sample's first update of each neuron always counts",
 }
 
 #: Per-site sizes (not multiplied by calls; merge keeps one value).

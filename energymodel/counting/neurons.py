@@ -31,7 +31,8 @@ Multi-step ``v``: spikingjelly's multi-step neurons (``step_mode='m'`` and the o
 full ``[T, B, ...]`` sequence goes to ``v_seq`` when asked for); neither class resets ``v`` at
 the start of a call. The neuron count is therefore read from the spike output (``T x B x
 neurons``), never from the state, and states carried between samples are cleared only by a
-reset (``Profiler(reset=True)`` calls each adapter's reset after every sample).
+reset (``Profiler(reset=True)``, the default, resets every recognised neuron through its
+adapter before every sample).
 
 Read-out nodes that emit a potential instead of spikes (spikingjelly's ``NonSpiking*``) are not
 neurons here: their arithmetic is counted op by op.
@@ -105,6 +106,16 @@ def _first_tensor(output: Any) -> torch.Tensor | None:
     return None
 
 
+def _membrane(m: nn.Module) -> torch.Tensor | None:
+    """The membrane-potential tensor a neuron holds now (``mem``, ``v`` or
+    ``membrane_potential``), or ``None`` when it holds none (after a reset to a number)."""
+    for a in ("mem", "v", "membrane_potential"):
+        v = getattr(m, a, None)
+        if isinstance(v, torch.Tensor) and not isinstance(v, nn.Module):
+            return v
+    return None
+
+
 @dataclass(frozen=True)
 class NeuronAdapter:
     """How to read one family of neurons.
@@ -121,6 +132,8 @@ class NeuronAdapter:
         binary: module -> whether its spike output holds only 0 and 1 by construction (asked
             once per module and profiling session; ``None``: never claimed). A wrong ``True``
             makes counts wrong: ``CountOptions(verify=True)`` checks it.
+        state: module -> its membrane-potential tensor now (``None``: none held); compared
+            before and after a single-step call for NeuroBench's MembraneUpdates.
     """
 
     name: str
@@ -130,6 +143,7 @@ class NeuronAdapter:
     timesteps: Callable[[nn.Module, tuple, torch.Tensor], int | None] = _multistep_from_step_mode
     reset: Callable[[nn.Module], None] | None = None
     binary: Callable[[nn.Module], bool] | None = None
+    state: Callable[[nn.Module], torch.Tensor | None] = _membrane
 
 
 def _has_state_protocol(m: nn.Module) -> bool:

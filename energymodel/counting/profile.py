@@ -52,6 +52,13 @@ class Profile:
         unrecognized: aten ops that ran, do compute, and have no count rule: name -> calls.
             They are listed, never silently counted as zero.
         batch_rates: optional per-batch firing rates (``batch, site, rate``) for spread statistics.
+        model_stats: what the model held when profiling began (parameter and buffer bytes,
+            connection weights and zeros: :func:`energymodel.neurobench.model_statistics`),
+            for NeuroBench's Footprint and ConnectionSparsity; ``None`` when unknown.
+        model_info: what the profiler noted about the model, for :meth:`diagnostics`:
+            ``neurons`` (recognised neuron modules), ``uncalibrated_bn`` (BatchNorm layers whose
+            running statistics were still their initial values), ``root_calls`` (model calls
+            counted), ``calls_per_sample``.
     """
 
     def __init__(
@@ -61,6 +68,8 @@ class Profile:
         steps: pd.DataFrame | None = None,
         unrecognized: dict[str, int] | None = None,
         batch_rates: pd.DataFrame | None = None,
+        model_stats: dict[str, float] | None = None,
+        model_info: dict[str, Any] | None = None,
     ) -> None:
         missing = [c for c in list(ID_COLUMNS) + list(COUNT_COLUMNS) if c not in raw.columns]
         if missing:
@@ -81,6 +90,8 @@ class Profile:
         self._steps = steps.reset_index(drop=True)
         self.unrecognized: dict[str, int] = dict(unrecognized or {})
         self._batch_rates = batch_rates
+        self.model_stats: dict[str, float] | None = dict(model_stats) if model_stats else None
+        self.model_info: dict[str, Any] = dict(model_info or {})
 
     _TABLES = ("_raw", "_steps", "_batch_rates")
 
@@ -90,13 +101,17 @@ class Profile:
         build: "Callable[[], tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]]",
         samples: int,
         unrecognized: dict[str, int] | None = None,
+        model_stats: dict[str, float] | None = None,
+        model_info: dict[str, Any] | None = None,
     ) -> "Profile":
         """A Profile whose tables ``(raw, steps, batch_rates)`` are made by ``build()`` when
-        first read (checked as :class:`Profile` checks them). ``samples`` and ``unrecognized``
-        are known at once."""
+        first read (checked as :class:`Profile` checks them). ``samples``, ``unrecognized``,
+        ``model_stats`` and ``model_info`` are known at once."""
         self = cls.__new__(cls)
         self.samples = int(samples)
         self.unrecognized = dict(unrecognized or {})
+        self.model_stats = dict(model_stats) if model_stats else None
+        self.model_info = dict(model_info or {})
         self._build = build
         return self
 
@@ -107,7 +122,8 @@ class Profile:
             if build is not None:
                 raw, steps, br = build()
                 samples, unrec = self.samples, self.unrecognized
-                Profile.__init__(self, raw, samples, steps, unrec, br)
+                Profile.__init__(self, raw, samples, steps, unrec, br,
+                                 model_stats=self.model_stats, model_info=self.model_info)
                 return getattr(self, name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
@@ -217,7 +233,19 @@ class Profile:
                 offset = int(p["batch"].max()) + 1 if len(p) else offset
                 shifted.append(p)
             br = pd.concat(shifted, ignore_index=True)
-        return Profile(raw, self.samples + other.samples, steps, unrec, br)
+        return Profile(raw, self.samples + other.samples, steps, unrec, br,
+                       model_info=_merge_info(self.model_info, other.model_info),
+                       model_stats=self.model_stats or other.model_stats)
+
+    def neurobench(self, **options: Any) -> dict[str, Any]:
+        """NeuroBench 2.3's workload metrics, per sample, from these counts:
+        ``SynapticOperations`` (``Effective_MACs``, ``Effective_ACs``, ``Dense``),
+        ``ActivationSparsity``, ``MembraneUpdates``, ``Footprint`` (bytes) and
+        ``ConnectionSparsity``. Options and the conventions where ours differ:
+        :func:`energymodel.neurobench.neurobench_metrics`."""
+        from ..neurobench import neurobench_metrics  # noqa: PLC0415  (a view of the counts)
+
+        return neurobench_metrics(self, **options)
 
     def __add__(self, other: "Profile") -> "Profile":
         return self.merge(other)
@@ -231,9 +259,12 @@ class Profile:
             "layers": self._raw.to_dict(orient="list"),
             "steps": self._steps.to_dict(orient="list"),
             "unrecognized": self.unrecognized,
+            "model_info": self.model_info,
         }
         if self._batch_rates is not None:
             d["batch_rates"] = self._batch_rates.to_dict(orient="list")
+        if self.model_stats is not None:
+            d["model_stats"] = self.model_stats
         return d
 
     @classmethod
@@ -247,6 +278,8 @@ class Profile:
             pd.DataFrame(d["steps"]),
             d.get("unrecognized"),
             pd.DataFrame(br) if br is not None else None,
+            model_info=d.get("model_info"),
+            model_stats=d.get("model_stats"),
         )
 
     def to_json(self, path: str | None = None) -> str:
@@ -266,6 +299,14 @@ class Profile:
                 s = f.read()
         return cls.from_dict(json.loads(s))
 
+    def diagnostics(self) -> pd.DataFrame:
+        """Plausibility warnings: ``DataFrame(level, site, message, check)``, one row each
+        (silent or saturated layers, ACs above dense MACs, ops without a rule, uncalibrated
+        random weights, neurons that never ran). See :mod:`energymodel.diagnostics`."""
+        from ..diagnostics import diagnose  # noqa: PLC0415  (the checks read this profile)
+
+        return diagnose(self)
+
     def __repr__(self) -> str:
         t = self.totals()
         return (
@@ -273,3 +314,16 @@ class Profile:
             f"dense_macs={t['dense_macs']:.4g}, macs={t['macs']:.4g}, acs={t['acs']:.4g}, "
             f"neuron_updates={t['neuron_updates']:.4g}, spike_rate={t['spike_rate']:.4g})"
         )
+
+
+def _merge_info(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Union of name lists (order kept), sums of ``root_calls``; other keys from ``a`` first."""
+    out = dict(b)
+    out.update(a)
+    for k in set(a) | set(b):
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, list) or isinstance(vb, list):
+            out[k] = list(dict.fromkeys(list(va or []) + list(vb or [])))
+        elif k == "root_calls":
+            out[k] = int(va or 0) + int(vb or 0)
+    return out

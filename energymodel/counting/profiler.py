@@ -10,6 +10,7 @@ model's ``state_dict``.
 from __future__ import annotations
 
 import sys
+import threading
 from collections import defaultdict
 from typing import Any, Callable, Iterable
 
@@ -21,7 +22,7 @@ from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatc
 
 from .columns import COUNT_COLUMNS, ID_COLUMNS, STATIC_COLUMNS
 from .neurons import NeuronAdapter, find_adapter
-from .operands import F64, HOST_DEVICES, CountOptions, exact_sum_dims
+from .operands import F64, HOST_DEVICES, CountOptions, exact_sum, exact_sum_dims
 from .profile import Profile
 from .rules import IGNORED_OPS, OpCount, RuleContext, rule_for
 
@@ -32,10 +33,27 @@ _DEV_FIELDS: list[str] = [c for c in COUNT_COLUMNS if c != "calls"] + ["mask_cal
 _DEV_INDEX = {n: i for i, n in enumerate(_DEV_FIELDS)}
 _INDEX_CACHE: dict[tuple, torch.Tensor] = {}
 
+#: Profiler bookkeeping in progress on this thread (rules, neuron scans, resets, snapshots).
+#: Every profiler's dispatch mode lets such ops pass uncounted, so a profiler nested in another
+#: is never counted by the outer one.
+_INTERNAL = threading.local()
+_INTERNAL.depth = 0
+
+
+def _composite(func: Any) -> bool:
+    """Has a CompositeImplicitAutograd kernel: under ``torch.inference_mode`` such ops (linear,
+    conv2d, matmul, batch_norm...) reach the mode undecomposed."""
+    try:
+        return torch._C._dispatch_has_kernel_for_dispatch_key(
+            func.name(), torch._C.DispatchKey.CompositeImplicitAutograd)
+    except (AttributeError, RuntimeError):
+        return False
+
 
 class _Site:
     __slots__ = (
         "key", "layer", "module_type", "op", "kind", "calls", "host", "static", "acc", "steps_T", "step_spikes", "step_updates",
+        "sample",
     )
 
     def __init__(self, key: str, layer: str, module_type: str, op: str, kind: str) -> None:
@@ -47,6 +65,7 @@ class _Site:
         self.steps_T = 0
         self.step_spikes: torch.Tensor | list[float] | None = None  # list: host device
         self.step_updates: list[float] = []
+        self.sample = -1  # the sample (root-call group) of the last call, for state_changes
 
     def add_dev(self, dev: dict[str, Any]) -> None:
         """Add one call's data-dependent counts: Python numbers and host-device (CPU) tensors
@@ -84,11 +103,35 @@ class _Site:
 
 
 class _Frame:
-    __slots__ = ("name", "module", "ordinals", "adapter")
+    __slots__ = ("name", "module", "ordinals", "adapter", "pre_state", "synapse")
 
     def __init__(self, name: str, module: nn.Module, adapter: NeuronAdapter | None) -> None:
         self.name, self.module, self.adapter = name, module, adapter
         self.ordinals: dict[str, int] = defaultdict(int)
+        self.pre_state: torch.Tensor | None = None
+        self.synapse = False  # a weight layer running inside a neuron: counted (see _synapse_depth)
+
+
+class _Bookkeeping:
+    """The profiler's own arithmetic: no autograd, and out of ``torch.inference_mode`` (its
+    accumulators outlive the call and are updated in place later), counted by no profiler."""
+
+    __slots__ = ("_inf", "_grad")
+
+    def __enter__(self) -> None:
+        _INTERNAL.depth = getattr(_INTERNAL, "depth", 0) + 1
+        self._inf = None
+        if torch.is_inference_mode_enabled():
+            self._inf = torch.inference_mode(False)
+            self._inf.__enter__()
+        self._grad = torch.is_grad_enabled()
+        torch._C._set_grad_enabled(False)
+
+    def __exit__(self, *exc: Any) -> None:
+        torch._C._set_grad_enabled(self._grad)
+        if self._inf is not None:
+            self._inf.__exit__(None, None, None)
+        _INTERNAL.depth -= 1
 
 
 class _CountingMode(TorchDispatchMode):
@@ -99,25 +142,39 @@ class _CountingMode(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
         p = self.prof
-        if p._suspended or p._neuron_depth or not p._stack:
-            return out
+        if getattr(_INTERNAL, "depth", 0) or (p._neuron_depth and not p._synapse_depth) \
+                or not p._stack:
+            return func(*args, **kwargs)
         entry = self._entries.get(func)
         if entry is None:
             name = func.overloadpacket.__name__
             ignored = name in IGNORED_OPS or name.rstrip("_") in IGNORED_OPS
-            entry = self._entries[func] = (rule_for(func), name, ignored)
-        rule, name, ignored = entry
+            rule = rule_for(func)
+            entry = self._entries[func] = (rule, name, ignored, rule is None and _composite(func))
+        rule, name, ignored, composite = entry
         if rule is None:
-            if not ignored:
-                p._unrecognized[name] += 1
+            if ignored:
+                return func(*args, **kwargs)
+            if composite:
+                # torch.inference_mode skips the autograd decomposition: decompose here, under
+                # this mode, so the parts (convolution, addmm...) are counted as under no_grad
+                torch._C._push_on_torch_dispatch_stack(self)
+                try:
+                    r = func.decompose(*args, **kwargs)
+                finally:
+                    torch._C._pop_torch_dispatch_stack(None)
+                if r is not NotImplemented:
+                    return r
+            out = func(*args, **kwargs)
+            p._pending_unrecognized[name] += 1
             return out
+        out = func(*args, **kwargs)
         o = out[0] if isinstance(out, (tuple, list)) else out
-        with torch.no_grad():
+        with _Bookkeeping():
             oc = rule(p._ctx, args, kwargs, o)
-        if oc is not None:
-            p._record(p._stack[-1], oc)
+            if oc is not None:
+                p._record(p._stack[-1], oc)
         return out
 
 
@@ -133,10 +190,16 @@ class Profiler:
         calls_per_sample: how many model calls process one sample (T for a single-step loop
             that calls the model once per timestep).
         options: operand classification (:class:`CountOptions`).
-        reset: ``True``: on entry and after every sample (every ``calls_per_sample`` model
-            calls), reset the state of every recognised neuron through its adapter; a callable:
-            called with the model at the same points (e.g. spikingjelly's
-            ``functional.reset_net``).
+        reset: ``True`` (default): every sample starts from reset neuron state: before the
+            first of every ``calls_per_sample`` model calls (every call by default: each batch
+            holds independent samples), the state of every recognised neuron is reset through
+            its adapter; a callable: called with the model at the same points instead (e.g.
+            spikingjelly's ``functional.reset_net``); ``False``: states are kept across calls
+            (streaming use, where a call continues the previous one).
+
+    A model call that raises is discarded whole (its counts and its samples); later calls count
+    as if it never ran. Ops run by a profiler's own bookkeeping are never counted, also by
+    another profiler around it.
         keep_batch_rates: record the neuron firing rates of each batch (every
             ``calls_per_sample`` model calls), for :meth:`Profile.rate_spread`.
 
@@ -159,7 +222,7 @@ class Profiler:
         timesteps: int | None = None,
         calls_per_sample: int = 1,
         options: CountOptions | None = None,
-        reset: bool | Callable[[nn.Module], None] = False,
+        reset: bool | Callable[[nn.Module], None] = True,
         keep_batch_rates: bool = True,
     ) -> None:
         if not isinstance(model, nn.Module):
@@ -185,11 +248,19 @@ class Profiler:
         self._sites: dict[str, _Site] = {}
         self._stack: list[_Frame] = []
         self._neuron_depth = 0
+        self._synapse_depth = 0
         self._mode_out = False
-        self._suspended = False
         self._unrecognized: dict[str, int] = defaultdict(int)
         self._sample_units = 0
         self._root_calls = 0
+        # the outermost call in progress: its records, applied when it returns (discarded if
+        # it raises), its ops without a rule and its samples
+        self._journal: list[tuple] = []
+        self._pending_unrecognized: dict[str, int] = defaultdict(int)
+        self._pending_samples = 0
+        self._model_info: dict[str, Any] = {}
+        self._model_stats: dict[str, Any] | None = None
+        self._clean = False  # neuron states known to be reset (by us, at a sample's end)
         self._batch_snaps: list[tuple[list[str], torch.Tensor | None, list[float]]] = []
         self._binary_ok: dict[nn.Module, bool] = {}  # neuron -> its adapter claims 0/1 output
 
@@ -200,11 +271,16 @@ class Profiler:
         weights = {p.untyped_storage().data_ptr() for p in self.model.parameters()}
         self._ctx = RuleContext(self.options, weights)
         self._adapters: dict[nn.Module, NeuronAdapter] = {}
+        self._inside_neuron: set[nn.Module] = set()
         try:
             self._install_hooks()
-            self._ask_binary_claims()
-            with torch.no_grad():  # the first sample starts from a clean state too
-                self._reset_states()
+            with _Bookkeeping():
+                self._ask_binary_claims()
+                self._model_info = _model_info(self.model, self._adapters, self.calls_per_sample)
+                # sizes and zero weights for NeuroBench's Footprint / ConnectionSparsity
+                from ..neurobench import model_statistics  # noqa: PLC0415  (a view module)
+
+                self._model_stats = model_statistics(self.model, lazy=True)
             self._mode = _CountingMode(self)
             self._mode.__enter__()
         except BaseException:
@@ -221,8 +297,7 @@ class Profiler:
         finally:
             self._mode = None
             self._remove_hooks()
-            self._stack.clear()
-            self._neuron_depth = 0
+            self._discard()
             self._active = False
 
     def _remove_hooks(self) -> None:
@@ -232,52 +307,143 @@ class Profiler:
 
     def _install_hooks(self) -> None:
         root = self.model
-        inside_neuron: set[nn.Module] = set()
+        inside_neuron = self._inside_neuron
         for name, m in root.named_modules():
             adapter = None if m in inside_neuron else find_adapter(m)
             if adapter is not None:
                 self._adapters[m] = adapter
                 inside_neuron.update(c for c in m.modules() if c is not m)
+            # a weight layer inside a neuron (snntorch RLeaky's recurrent Linear) is a synapse:
+            # counted, although the neuron's own arithmetic is not
+            synapse = m in inside_neuron and _is_weight_layer(m)
             self._handles.append(
-                m.register_forward_pre_hook(self._make_pre(name, m), with_kwargs=True)
+                m.register_forward_pre_hook(self._make_pre(name, m, synapse), with_kwargs=True)
             )
             self._handles.append(
-                m.register_forward_hook(self._make_post(m), always_call=True)
+                m.register_forward_hook(self._make_post(m, synapse), always_call=True)
             )
 
-    def _make_pre(self, name: str, m: nn.Module):
+    def _make_pre(self, name: str, m: nn.Module, synapse: bool = False):
         is_root = m is self.model
         adapter = self._adapters.get(m)
 
         def pre(module, inputs, kwargs):
-            if is_root and not self._stack:
-                self._count_samples(tuple(inputs) + tuple(kwargs.values()))
-            self._stack.append(_Frame(name, module, adapter))
+            if self._stack:
+                if is_root:
+                    # the root called again while frames are open: the previous call was left
+                    # by a BaseException (KeyboardInterrupt...) that skipped the post-hooks
+                    self._discard()
+                elif self._neuron_depth and module not in self._inside_neuron:
+                    self._close_stale_neurons()
+            if not self._stack:
+                self._begin_call(is_root, tuple(inputs) + tuple(kwargs.values()))
+            frame = _Frame(name, module, adapter)
+            self._stack.append(frame)
+            if synapse and self._neuron_depth:
+                frame.synapse = True
+                self._synapse_depth += 1
+                self._enter_mode()
             if adapter is not None:
                 if self._neuron_depth == 0:
                     self._leave_mode()
+                    frame.pre_state = adapter.state(module)  # a reference: frameworks rebind
                 self._neuron_depth += 1
 
         return pre
 
-    def _make_post(self, m: nn.Module):
+    def _make_post(self, m: nn.Module, synapse: bool = False):
         is_root = m is self.model
 
         def post(module, inputs, output):
-            # always_call: this runs also when the forward raised, so frames never go stale
-            if not self._stack or self._stack[-1].module is not module:
+            # always_call: this runs also when the forward raised an Exception (output None)
+            stack = self._stack
+            if not stack:
                 return
-            frame = self._stack.pop()
+            if stack[-1].module is not module:
+                # frames above this one were left by a BaseException caught inside this module
+                if not any(f.module is module for f in stack):
+                    return
+                while stack[-1].module is not module:
+                    self._close(stack.pop())
+            frame = stack.pop()
+            failed = output is None and sys.exc_info()[0] is not None
+            if frame.synapse:
+                self._close_synapse()
             if frame.adapter is not None:
                 self._neuron_depth -= 1
                 if self._neuron_depth == 0:
-                    self._record_neuron(frame, inputs, output)
+                    if not failed:
+                        self._record_neuron(frame, inputs, output)
                     self._enter_mode()
-            if is_root and not self._stack:
-                self._root_calls += 1
-                self._after_root_call()
+            if not stack:
+                if failed:
+                    self._discard()
+                else:
+                    self._commit(is_root)
 
         return post
+
+    def _close(self, frame: _Frame) -> None:
+        """Close a frame whose post-hook never ran (a BaseException raised inside it was caught
+        by a module around it)."""
+        if frame.synapse:
+            self._close_synapse()
+        if frame.adapter is not None:
+            self._neuron_depth -= 1
+            if self._neuron_depth == 0:
+                self._enter_mode()
+
+    def _close_synapse(self) -> None:
+        """A weight layer inside a neuron ends: back to not counting the neuron's arithmetic."""
+        if self._synapse_depth:
+            self._synapse_depth -= 1
+            if self._synapse_depth == 0 and self._neuron_depth:
+                self._leave_mode()
+
+    def _close_stale_neurons(self) -> None:
+        """A module outside every neuron starts while neuron frames are open: those neurons
+        were left by a BaseException caught by the model; close them."""
+        while self._neuron_depth and self._stack:
+            self._close(self._stack.pop())
+
+    # ----------------------------------------------------------------- one outermost call
+    def _begin_call(self, is_root: bool, inputs: tuple) -> None:
+        self._journal.clear()
+        self._pending_unrecognized.clear()
+        self._pending_samples = self._sample_count(inputs) if is_root else 0
+        if is_root and self._root_calls % self.calls_per_sample == 0 and not self._clean:
+            with _Bookkeeping():  # every sample starts from reset state (reset=True)
+                self._reset_states()
+        self._clean = False
+
+    def _commit(self, is_root: bool) -> None:
+        """The outermost call returned: apply its records."""
+        journal, self._journal = self._journal, []
+        with _Bookkeeping():
+            for fn, *a in journal:
+                fn(*a)
+        for k, v in self._pending_unrecognized.items():
+            self._unrecognized[k] += v
+        self._pending_unrecognized.clear()
+        self._sample_units += self._pending_samples
+        self._pending_samples = 0
+        if is_root:
+            self._root_calls += 1
+            self._after_root_call()
+
+    def _discard(self) -> None:
+        """Forget the outermost call in progress (it raised): frames, records, samples."""
+        while self._stack:
+            self._close(self._stack.pop())
+        self._neuron_depth = 0
+        self._synapse_depth = 0
+        self._enter_mode()
+        self._journal.clear()
+        self._pending_unrecognized.clear()
+        self._pending_samples = 0
+        ctx = getattr(self, "_ctx", None)
+        if ctx is not None:
+            ctx.clear_cache()
 
     # Inside a neuron nothing is counted op by op, so the mode steps off the dispatch stack
     # there: the neuron's own arithmetic (most of a spiking model's small ops) then runs at
@@ -289,14 +455,14 @@ class Profiler:
 
     def _enter_mode(self) -> None:
         if self._mode_out:
-            torch._C._push_on_torch_dispatch_stack(self._mode)
+            if self._mode is not None:
+                torch._C._push_on_torch_dispatch_stack(self._mode)
             self._mode_out = False
 
     # ----------------------------------------------------------------- recording
-    def _count_samples(self, inputs: tuple) -> None:
+    def _sample_count(self, inputs: tuple) -> int:
         if self.batch_dim is None:
-            self._sample_units += 1
-            return
+            return 1
         t = next((a for a in inputs if isinstance(a, torch.Tensor)), None)
         if t is None or t.dim() <= self.batch_dim:
             raise ValueError(
@@ -304,7 +470,7 @@ class Profiler:
                 f"shape {None if t is None else tuple(t.shape)}; pass batch_dim=None to count "
                 "one sample per call"
             )
-        self._sample_units += int(t.shape[self.batch_dim])
+        return int(t.shape[self.batch_dim])
 
     def _site(self, frame: _Frame, op: str, kind: str) -> _Site:
         k = frame.ordinals[op]
@@ -317,6 +483,10 @@ class Profiler:
         return s
 
     def _record(self, frame: _Frame, oc: OpCount) -> None:
+        # journaled: applied when the outermost call returns (frames keep their ordinals)
+        self._journal.append((self._apply_record, frame, oc))
+
+    def _apply_record(self, frame: _Frame, oc: OpCount) -> None:
         s = self._site(frame, oc.op, oc.kind)
         s.calls += 1
         for n, v in oc.host.items():
@@ -344,77 +514,101 @@ class Profiler:
         spk = adapter.spikes(output)
         if not isinstance(spk, torch.Tensor) or spk.numel() == 0:
             return
-        self._suspended = True
-        try:
-            with torch.no_grad():
-                T = adapter.timesteps(frame.module, inputs, spk)
-                if T is not None and self.timesteps is not None and T != self.timesteps:
-                    raise ValueError(
-                        f"layer '{frame.name}' ({type(frame.module).__name__}): multi-step "
-                        f"neuron ran {T} timesteps, but "
-                        f"timesteps={self.timesteps} was given"
-                    )
-                s = self._site(frame, adapter.op(frame.module), "neuron")
-                s.calls += 1
-                n = spk.numel()
-                claimed = spk.is_floating_point() and self._claims_binary(frame)
-                # classified through the rule context, so the synaptic ops that read these
-                # spikes next reuse the scan; a claimed 0 / 1 output is only summed
-                sop, steps_sum = self._ctx.scan(spk, T or 1, binary=claimed)
-                if claimed and self.options.verify and not bool(sop.binary):
-                    raise ValueError(
-                        f"layer '{frame.name}' ({type(frame.module).__name__}): neuron adapter "
-                        f"'{adapter.name}' guarantees binary spikes, but this output holds "
-                        "values other than 0 and 1 (found by CountOptions(verify=True))"
-                    )
-                spikes, nnz = sop.total, sop.nnz
-                if T is not None and (steps_sum is None or steps_sum.numel() != T):
-                    steps_sum = exact_sum_dims(spk.reshape(T, -1), 1, self.options.max_spike_level)
-                for c in ("neuron_updates", "out_elems", "state_reads", "state_writes"):
-                    s.host[c] += n
-                s.add_dev({"spikes_out": spikes, "out_nnz": nnz, "spike_writes": nnz})
-                steps = T or self.timesteps or 1
-                s.static["timesteps"] = float(steps)
-                host = spk.device.type in HOST_DEVICES
-                if s.step_spikes is None or s.steps_T != steps:
-                    if s.step_spikes is not None:
-                        raise ValueError(
-                            f"layer '{frame.name}': timesteps changed between calls "
-                            f"({s.steps_T} then {steps})"
-                        )
-                    s.steps_T = steps
-                    s.step_spikes = (
-                        [0.0] * steps if host
-                        else torch.zeros(steps, dtype=F64, device=spk.device)
-                    )
-                    s.step_updates = [0.0] * steps
-                if T is not None:
-                    if host:
-                        for t, v in enumerate(steps_sum.tolist()):
-                            s.step_spikes[t] += v
-                    else:
-                        s.step_spikes += steps_sum
-                    for t in range(T):
-                        s.step_updates[t] += n / T
-                else:
-                    t = (s.calls - 1) % steps
-                    s.step_spikes[t] += spikes
-                    s.step_updates[t] += n
-        finally:
-            self._suspended = False
+        with _Bookkeeping():
+            T = adapter.timesteps(frame.module, inputs, spk)
+            if T is not None and self.timesteps is not None and T != self.timesteps:
+                raise ValueError(
+                    f"layer '{frame.name}' ({type(frame.module).__name__}): multi-step "
+                    f"neuron ran {T} timesteps, but "
+                    f"timesteps={self.timesteps} was given"
+                )
+            claimed = spk.is_floating_point() and self._claims_binary(frame)
+            # classified through the rule context, so the synaptic ops that read these
+            # spikes next reuse the scan; a claimed 0 / 1 output is only summed
+            sop, steps_sum = self._ctx.scan(spk, T or 1, binary=claimed)
+            if claimed and self.options.verify and not bool(sop.binary):
+                raise ValueError(
+                    f"layer '{frame.name}' ({type(frame.module).__name__}): neuron adapter "
+                    f"'{adapter.name}' guarantees binary spikes, but this output holds "
+                    "values other than 0 and 1 (found by CountOptions(verify=True))"
+                )
+            if T is not None and (steps_sum is None or steps_sum.numel() != T):
+                steps_sum = exact_sum_dims(spk.reshape(T, -1), 1, self.options.max_spike_level)
+            changed = self._changed_states(frame, T, spk.numel())
+        self._journal.append((self._apply_neuron, frame, adapter.op(frame.module), spk.numel(),
+                              sop.total, sop.nnz, T, steps_sum, spk.device, changed))
+
+    def _apply_neuron(self, frame: _Frame, op: str, n: int, spikes: torch.Tensor | float,
+                      nnz: torch.Tensor | float, T: int | None, steps_sum: torch.Tensor | None,
+                      device: torch.device, changed: torch.Tensor | None = None) -> None:
+        s = self._site(frame, op, "neuron")
+        s.calls += 1
+        for c in ("neuron_updates", "out_elems", "state_reads", "state_writes"):
+            s.host[c] += n
+        s.add_dev({"spikes_out": spikes, "out_nnz": nnz, "spike_writes": nnz,
+                   "state_changes": self._state_changes(s, changed, n)})
+        steps = T or self.timesteps or 1
+        s.static["timesteps"] = float(steps)
+        host = device.type in HOST_DEVICES
+        if s.step_spikes is None or s.steps_T != steps:
+            if s.step_spikes is not None:
+                raise ValueError(
+                    f"layer '{frame.name}': timesteps changed between calls "
+                    f"({s.steps_T} then {steps})"
+                )
+            s.steps_T = steps
+            s.step_spikes = (
+                [0.0] * steps if host else torch.zeros(steps, dtype=F64, device=device)
+            )
+            s.step_updates = [0.0] * steps
+        if T is not None:
+            if isinstance(s.step_spikes, list):
+                for t, v in enumerate(steps_sum.tolist()):
+                    s.step_spikes[t] += v
+            else:
+                s.step_spikes += steps_sum.to(s.step_spikes.device)
+            for t in range(T):
+                s.step_updates[t] += n / T
+        else:
+            t = (s.calls - 1) % steps
+            if isinstance(s.step_spikes, list):
+                s.step_spikes[t] += float(spikes)
+            else:
+                s.step_spikes[t] += spikes
+            s.step_updates[t] += n
+
+    def _changed_states(self, frame: _Frame, T: int | None, n: int) -> torch.Tensor | None:
+        """At the neuron call's end (the state after it is only there now): the elements where
+        the membrane after the call differs from the one before it, on the device; ``None``
+        where they cannot be told apart, and every update counts: multi-step calls (only the
+        last step's state is kept), no state tensor, other shapes, or a state updated in place
+        (same storage)."""
+        pre, post = frame.pre_state, frame.adapter.state(frame.module)
+        if T is not None or not isinstance(pre, torch.Tensor) \
+                or not isinstance(post, torch.Tensor) or pre.shape != post.shape \
+                or post.numel() != n or pre.data_ptr() == post.data_ptr():
+            return None
+        return exact_sum(torch.ne(pre, post).to(torch.float32), 1)
+
+    def _state_changes(self, s: _Site, changed: torch.Tensor | None, n: int) -> torch.Tensor | float:
+        """Neuron updates that changed the membrane (NeuroBench's MembraneUpdates), applied with
+        the journal: every neuron on a site's first call within a sample (a root call, or
+        ``calls_per_sample`` of them) and where :meth:`_changed_states` could not compare;
+        otherwise the elements that changed."""
+        sample = self._root_calls // self.calls_per_sample
+        first, s.sample = s.sample != sample, sample
+        return float(n) if first or changed is None else changed
 
     def _after_root_call(self) -> None:
         self._ctx.clear_cache()
         if self._root_calls % self.calls_per_sample:
             return  # mid-sample (a single-step loop): states carry on to the next step
-        self._suspended = True
-        try:
-            with torch.no_grad():
-                if self.keep_batch_rates:
-                    self._snapshot_rates()
-                self._reset_states()
-        finally:
-            self._suspended = False
+        with _Bookkeeping():
+            if self.keep_batch_rates:
+                self._snapshot_rates()
+            # and leave the model clean: the next sample starts without a second reset
+            self._reset_states()
+        self._clean = self.reset is not False
 
     def _reset_states(self) -> None:
         if self.reset is True:
@@ -485,7 +679,8 @@ class Profiler:
             self.__enter__()
         try:
             with torch.no_grad():
-                for batch in tqdm(loader, total=total, desc=desc, disable=not show,
+                # disable=None: tqdm draws only on a TTY, so logs and CI stay quiet
+                for batch in tqdm(loader, total=total, desc=desc, disable=None if show else True,
                                   file=sys.stderr, unit="batch", leave=False):
                     fwd(self.model, batch)
         finally:
@@ -543,10 +738,16 @@ class Profiler:
             for i, s in enumerate(sites)
         ]
         snaps = list(self._batch_snaps) if self.keep_batch_rates else []
+        info = dict(self._model_info, root_calls=self._root_calls)
+        from ..neurobench import finish_statistics  # noqa: PLC0415
+
+        stats = self._model_stats
         return Profile.deferred(
             lambda: (_raw_table(snap), _steps_table(snap), _batch_rate_table(snaps)),
             int(samples), dict(self._unrecognized),
+            model_info=info, model_stats=finish_statistics(stats) if stats else None,
         )
+
 
 def _batch_rate_table(batch_snaps: list[tuple]) -> pd.DataFrame | None:
     if not batch_snaps:
@@ -616,6 +817,34 @@ def _claim(adapter: NeuronAdapter | None, m: nn.Module) -> bool:
         return False
 
 
+def _model_info(model: nn.Module, adapters: dict[nn.Module, NeuronAdapter],
+                calls_per_sample: int) -> dict[str, Any]:
+    """What the diagnostics need to know about the model, read once on entry: the recognised
+    neuron modules, and the BatchNorm layers whose running statistics are still exactly their
+    initial values (mean 0, var 1: never trained nor calibrated). One host read in all."""
+    neurons, bn_names, flags = [], [], []
+    for name, m in model.named_modules():
+        if m in adapters:
+            neurons.append(name)
+        if isinstance(m, nn.modules.batchnorm._NormBase) and m.track_running_stats:
+            rm, rv = m.running_mean, m.running_var
+            if isinstance(rm, torch.Tensor) and isinstance(rv, torch.Tensor) and rm.numel():
+                bn_names.append(name)
+                flags.append(((rm == 0).all() & (rv == 1).all()).reshape(1))
+    uncal: list[str] = []
+    if flags:
+        dev = flags[0].device
+        got = torch.cat([f.to(dev) for f in flags]).cpu().tolist()
+        uncal = [n for n, f in zip(bn_names, got) if f]
+    return {"neurons": neurons, "uncalibrated_bn": uncal, "calls_per_sample": calls_per_sample}
+
+
+def _is_weight_layer(m: nn.Module) -> bool:
+    """A module holding a weight matrix or kernel of its own (``weight`` with 2+ dims)."""
+    w = m._parameters.get("weight")
+    return isinstance(w, torch.Tensor) and w.dim() >= 2
+
+
 def _rank() -> int:
     d = torch.distributed
     return d.get_rank() if d.is_available() and d.is_initialized() else 0
@@ -661,14 +890,18 @@ def profile(
     timesteps: int | None = None,
     options: CountOptions | None = None,
     grad: bool = False,
+    reset: bool | Callable[[nn.Module], None] = True,
 ) -> Profile:
     """Run ``model`` once on ``inputs`` under the profiler and return the :class:`Profile`.
 
     ``inputs``: a tuple/list (called as ``model(*inputs)``), a dict (``model(**inputs)``) or a
     single tensor. Runs under ``torch.no_grad()`` unless ``grad=True``. Counts cover the batch;
-    ``Profile.samples`` is the batch size along ``batch_dim``.
+    ``Profile.samples`` is the batch size along ``batch_dim``. ``reset``: as in
+    :class:`Profiler` (default: the call starts from reset neuron state; ``False`` keeps the
+    state a previous call left).
     """
-    with Profiler(model, batch_dim=batch_dim, timesteps=timesteps, options=options) as p:
+    with Profiler(model, batch_dim=batch_dim, timesteps=timesteps, options=options,
+                  reset=reset) as p:
         with torch.set_grad_enabled(grad):
             if isinstance(inputs, dict):
                 model(**inputs)

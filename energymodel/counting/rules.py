@@ -14,13 +14,16 @@ Conventions (see ``counting/columns.py`` for the columns):
   where both are 1); one binary -> its events times the other's outer size, ACs (the other operand
   is read as values, also when it holds integers, e.g. SSA's attn = Q K^T); integer spikes with an
   analog partner -> value-weighted events; both analog -> dense MACs.
-* ``acs_rate``: the literature estimate, firing rate of the event operand x dense_macs.
+* ``acs_rate``: the literature estimate, firing rate of the event operand x dense_macs (for
+  sums: x the elements summed). Every rule that books ``acs`` books ``acs_rate`` too, so
+  ``sops="rate"`` never prices an exact-AC site at zero.
 * mask (element-wise product with a binary operand) costs no arithmetic; sums of spikes cost
   one accumulate per event; BN, softmax, adds, scales, pooling count element operations.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import weakref
 from dataclasses import dataclass, field
@@ -128,8 +131,8 @@ class RuleContext:
 def _dense_key(t: torch.Tensor) -> tuple | None:
     """A key for the block of memory ``t`` covers, when ``t`` covers it densely (every element
     of ``numel`` consecutive slots, in any dim order); ``None`` otherwise."""
-    if t.device.type == "meta" or t.numel() == 0:
-        return None
+    if t.device.type == "meta" or t.numel() == 0 or t.is_inference():
+        return None  # (inference tensors have no version counter: an in-place change is unseen)
     dims = sorted((st, sz) for st, sz in zip(t.stride(), t.shape) if sz != 1)
     expect = 1
     for st, sz in dims:
@@ -218,7 +221,11 @@ def _contraction(
         ev = act.events(ctx.options) * outer
         nnz = act.nnz
         host["in_elems"] = act.numel
+        host["nb_dense"] = dense
+        fbin = act.flag("binary")
         dev.update(
+            nb_acs=fbin * nnz * outer,
+            nb_macs=(1.0 - fbin) * nnz * outer,
             in_nnz=nnz,
             in_spike_calls=fa,
             in_binary_calls=act.flag("binary"),
@@ -314,6 +321,22 @@ def conv_fanout(
     return f
 
 
+_NNZ_OPTIONS = CountOptions(integer_spikes="mac")  # event_sums then count non-zeros
+
+
+@functools.lru_cache(maxsize=4096)
+def _fanout_total(size: int, kernel: int, stride: int, padding: int, dilation: int,
+                  out_size: int) -> int:
+    """(input position, output position, tap) triples along one dim: what an all-ones input
+    reaches (taps on padding excluded); the host-side sum of :func:`conv_fanout`."""
+    return sum(
+        1
+        for o in range(out_size)
+        for j in range(kernel)
+        if 0 <= o * stride - padding + j * dilation < size
+    )
+
+
 @register_rule(aten.convolution, aten._convolution)
 def conv_rule(ctx, args, kwargs, out):
     x, w, bias = args[0], args[1], args[2]
@@ -356,10 +379,28 @@ def conv_rule(ctx, args, kwargs, out):
     fa = X.flag("integer")
     nnz = X.nnz
     kernel_fetch = nnz * per_group * kprod
+    # NeuroBench's view: every non-zero input counts once, whatever its kind or value
+    if transposed:
+        nb_pairs = nnz * kprod * per_group
+        nb_dense = dense
+    else:
+        t = X.event_sums((0, 1), _NNZ_OPTIONS)
+        for d in range(nd):
+            f = conv_fanout(in_sp[d], ksz[d], stride_l[d], pad_l[d], dil_l[d], out_sp[d], x.device)
+            shape = [1] * nd
+            shape[d] = in_sp[d]
+            t = t * f.view(shape)
+        nb_pairs = t.sum() * per_group
+        nb_dense = nb * c_in * per_group * _prod(
+            _fanout_total(in_sp[d], ksz[d], stride_l[d], pad_l[d], dil_l[d], out_sp[d])
+            for d in range(nd)
+        )
+    fbin = X.flag("binary")
     host: dict[str, Number] = {
         "dense_macs": dense,
         "in_elems": X.numel,
         "out_elems": out.numel(),
+        "nb_dense": nb_dense,
     }
     static: dict[str, Number] = {
         "weight_elems": w.numel(),
@@ -371,6 +412,8 @@ def conv_rule(ctx, args, kwargs, out):
         host["bias_reads"] = out.numel()
         static["bias_elems"] = bias.numel()
     dev = dict(
+        nb_acs=fbin * nb_pairs,
+        nb_macs=(1.0 - fbin) * nb_pairs,
         in_nnz=nnz,
         in_spike_calls=fa,
         in_binary_calls=X.flag("binary"),
@@ -450,7 +493,9 @@ def add_rule(ctx, args, kwargs, out):
 def _reduction(op: str, kind: str) -> Rule:
     """sum / mean: over spikes, one accumulate per event; over analog values, element ops.
     A sum of activations is an attention accumulation (SDSA's and SASA's column sums, kind
-    ``attention``); a mean is pooling (token or time averages in heads, kind ``other``)."""
+    ``attention``); a mean is pooling (token or time averages in heads, kind ``other``).
+    Rate estimate (``acs_rate``): the input's firing rate x the dense adds (one per element
+    summed), i.e. its non-zero elements."""
 
     def rule(ctx, args, kwargs, out):
         x = args[0]
@@ -464,6 +509,7 @@ def _reduction(op: str, kind: str) -> Rule:
             "in_binary_calls": X.flag("binary"),
             "elementwise_ops": (1.0 - fi) * X.numel,
             "spike_reads": fi * X.nnz,
+            "acs_rate": fi * X.nnz,
         }
         _route(dev, fi * ev, fi * (1.0 - X.flag("binary")), ctx)
         return OpCount(op, kind, host, dev)

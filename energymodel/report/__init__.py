@@ -2,8 +2,10 @@
 ``energymodel report`` build. Top of the flow: it reads Profiles and EnergyReports, never
 counts or prices by itself.
 
-* :mod:`.tables`: per-layer energy tables, terminal rendering, CSV / JSON / Markdown / LaTeX
-  by file suffix.
+* :mod:`.tables`: per-layer energy tables; CSV / JSON (full precision, ``*_pj`` columns) and
+  Markdown / LaTeX (human headers, one unit a table, three significant figures) by suffix.
+* :mod:`.terminal`: rich tables that fit the terminal (energy never dropped), ``--depth`` /
+  ``--top`` views of a profile.
 * :mod:`.compare`: :func:`compare_attention`, the four attention mechanisms at one shape.
 * :mod:`.figures`: the five paper figures (PNG and PDF, Okabe-Ito colours).
 * :mod:`.build`: :func:`build_reports`, every table and figure of ``reports/``.

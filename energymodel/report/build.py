@@ -36,8 +36,9 @@ from ..energy import estimate
 from ..hardware import list_hardware
 from ..workflow import DEFAULT_BN_SHIFT, load_hardware_list, load_model, profile_model
 from . import figures
-from .compare import compare_attention, paper_view
-from .tables import write_table
+from .compare import compare_attention, counts_view, energy_view, rates_view
+from .cost import write_hardware_cost
+from .tables import HumanTable, published_view, write_table
 
 __all__ = ["build_reports", "REFERENCE_MODELS", "PUBLISHED_MJ", "report_plan"]
 
@@ -74,9 +75,47 @@ def report_plan(quick: bool = False) -> dict[str, Any]:
 
 
 def _tables_all(df: pd.DataFrame, stem: Path, caption: str, label: str,
-                meta: dict | None = None) -> list[Path]:
-    return [write_table(df, f"{stem}.{ext}", caption=caption, label=label, meta=meta)
-            for ext in ("csv", "md", "tex", "json")]
+                meta: dict | None = None, human: list | None = None) -> list[Path]:
+    """CSV and JSON: ``df`` at full precision (the API's columns); Markdown and LaTeX: the
+    ``human`` tables (human headers, one unit a table, three significant figures)."""
+    return [write_table(df, f"{stem}.{ext}", caption=caption, label=label, meta=meta,
+                        human=human) for ext in ("csv", "md", "tex", "json")]
+
+
+def sweep_view(sweep: pd.DataFrame, hardware: str) -> pd.DataFrame:
+    """The token sweep for people: tokens, mechanism, core and block energy (one unit for the
+    table) and ``vanilla / x`` of each."""
+    from .. import _tables as T  # noqa: PLC0415
+    from .compare import MECHANISM_NAMES  # noqa: PLC0415
+
+    u, f = T.pick_energy_unit(sweep[[f"core_pj[{hardware}]", f"energy_pj[{hardware}]"]].to_numpy())
+    return pd.DataFrame({
+        "Tokens N": sweep["tokens"].astype(int),
+        "Mechanism": sweep["mechanism"].map(MECHANISM_NAMES).fillna(sweep["mechanism"]),
+        f"Core ({u})": sweep[f"core_pj[{hardware}]"] / f,
+        "Core vanilla / x": sweep[f"core_vanilla_over_x[{hardware}]"],
+        f"Block ({u})": sweep[f"energy_pj[{hardware}]"] / f,
+        "Block vanilla / x": sweep[f"vanilla_over_x[{hardware}]"],
+    })
+
+
+def reference_views(ref: pd.DataFrame, hw_names: list[str],
+                    labels: dict[str, str]) -> list[HumanTable]:
+    """The reference-model table for people, as two tables of at most eight columns: the
+    models (T, input, parameters, spike rate, MACs, SOPs) and their energy per chip next to the
+    published 45 nm figure (one unit for the table)."""
+    from .. import _tables as T  # noqa: PLC0415
+
+    a = pd.DataFrame({"Model": ref["model"], "T": ref["T"].astype(int), "Input": ref["input"],
+                      "Params (M)": ref["params_M"], "Spike rate": ref["spike_rate"],
+                      "MACs (G)": ref["gmacs"], "SOPs (G)": ref["gsops"]})
+    ecols = [f"energy_mj[{h}]" for h in hw_names] + ["published_mj"]
+    u, f = T.pick_energy_unit(ref[ecols].to_numpy(dtype=float) * 1e9)
+    b = pd.DataFrame({"Model": ref["model"]})
+    for h in hw_names:
+        b[f"{labels.get(h, h)} ({u})"] = ref[f"energy_mj[{h}]"] * 1e9 / f
+    b[f"Published, 45 nm ({u})"] = ref["published_mj"] * 1e9 / f
+    return [HumanTable(a, "Models"), HumanTable(b, "Energy per image")]
 
 
 def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
@@ -89,6 +128,7 @@ def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
     out.mkdir(parents=True, exist_ok=True)
     hw_names = list(hardware or list_hardware())
     hws = load_hardware_list(hw_names)
+    labels = {h.name: h.label for h in hws}
     plan = report_plan(quick)
     files: list[Path] = []
     index: list[tuple[str, str]] = []
@@ -99,23 +139,33 @@ def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
     log(f"[1/5] attention comparison N={c['tokens']} D={c['dim']} on {', '.join(hw_names)}")
     cmp = compare_attention(c["tokens"], c["dim"], c["heads"], c["timesteps"], hws, rate=rate,
                             seed=seed)
+    counts = counts_view(cmp)
     files += _tables_all(cmp, out / "attention_compare", cmp.attrs["caption"], "tab:attention",
-                         cmp.attrs["settings"])
-    pv = paper_view(cmp)
-    files += [write_table(pv, out / f"attention_compare_paper.{ext}", caption=cmp.attrs["caption"],
-                          label="tab:attention", digits=4) for ext in ("md", "tex")]
-    files += figures.plot_attention_by_hardware(
-        cmp, out / "fig1_attention_by_hardware",
-        note="Same seeded spike input for SSA/SDSA/SASA (T steps); vanilla: one step on its analog "
-        "time-average. Paper convention, fp32. Chips without multipliers (Loihi, TrueNorth) price "
-        "vanilla's MACs on their host profile (cmos45nm), hence equal vanilla bars.")
+                         cmp.attrs["settings"],
+                         human=[HumanTable(rates_view(cmp), "Firing rates"),
+                                HumanTable(counts, "Counts per sample"),
+                                HumanTable(energy_view(cmp), "Energy per sample", 2)])
+    paper_counts = counts[[k for k in counts.columns if not k.startswith(("Core", "Closed"))]]
+    files += [write_table(cmp, out / f"attention_compare_paper.{ext}",
+                          caption=cmp.attrs["caption"], label="tab:attention-paper",
+                          human=[HumanTable(paper_counts, "Counts per sample"),
+                                 HumanTable(energy_view(cmp, core=False), "Energy per sample", 2)])
+              for ext in ("md", "tex")]
+    files += figures.plot_attention_by_hardware(cmp, out / "fig1_attention_by_hardware")
+    hosted = [labels[h.name] for h in hws if h.host and h.name != h.host]
+    host_txt = (f" {', '.join(hosted)} have no multiplier (an all-in synaptic-op energy for the "
+                "FPGA): they price vanilla's analog MACs on their host profile "
+                f"({', '.join(sorted({h.host for h in hws if h.host}))}), hence equal vanilla "
+                "bars.") if hosted else ""
     index += [("fig1_attention_by_hardware.png", "Energy per sample of the four attention blocks "
                f"(N={c['tokens']}, D={c['dim']}, H={c['heads']}, T={c['timesteps']}, input rate "
-               f"{rate:g}) on every hardware profile, log scale; paper convention."),
+               f"{rate:g}) on every hardware profile, log scale; paper convention, fp32. Same "
+               "seeded spike input for SSA/SDSA/SASA (T steps); vanilla: one step on its analog "
+               "time-average." + host_txt),
               ("attention_compare.{csv,md,tex,json}", cmp.attrs["caption"]),
               ("attention_compare_paper.{md,tex}", "The same comparison in the columns a paper "
-               "prints: MACs and ACs in millions, block energy in µJ and vanilla / mechanism per "
-               "hardware profile.")]
+               "prints: MACs and ACs, and per chip the block energy and vanilla / x (times less "
+               "energy than vanilla).")]
 
     # 4. energy against tokens (cmos45nm)
     log(f"[2/5] attention energy against tokens N in {plan['sweep_tokens']}")
@@ -128,14 +178,14 @@ def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
         parts.append(d)
         sweep_caption = d.attrs["caption"].replace(f"N={n} tokens", "N tokens (column tokens)")
     sweep = pd.concat(parts, ignore_index=True)
-    files += _tables_all(sweep, out / "attention_vs_tokens", sweep_caption, "tab:tokens")
-    files += figures.plot_energy_vs_tokens(sweep, sweep_hw, out / "fig4_attention_vs_tokens",
-                                           title=f"Attention energy against tokens N on "
-                                           f"{sweep_hw} (D={plan['sweep_dim']}, "
-                                           f"T={c['timesteps']}, input rate {rate:g})")
+    files += _tables_all(sweep, out / "attention_vs_tokens", sweep_caption, "tab:tokens",
+                         human=[HumanTable(sweep_view(sweep, sweep_hw), None, 2)])
+    files += figures.plot_energy_vs_tokens(sweep, sweep_hw, out / "fig4_attention_vs_tokens")
     index += [("fig4_attention_vs_tokens.png", "Attention energy per sample against the number of "
-               "tokens N on " + sweep_hw + ", log-log: left the attention core (vanilla Q Kᵀ and "
-               "A V grow as N², SDSA/SASA column sums as N), right the whole block."),
+               f"tokens N on {labels[sweep_hw]} (D={plan['sweep_dim']}, T={c['timesteps']}, "
+               f"input rate {rate:g}), log-log: left the attention core (vanilla Q Kᵀ and A V "
+               "grow as N², SDSA/SASA column sums as N), right the whole block. Grey guides: "
+               "slopes N² and N, drawn clear of the data."),
               ("attention_vs_tokens.{csv,md,tex,json}", "The sweep behind figure 4, one "
                "comparison table per N.")]
 
@@ -157,18 +207,16 @@ def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
     files.append(write_table(rep.layers[cols], out / "layers.json", caption=lay_caption))
     files.append(_write(out / "layers_totals.tex", rep.to_latex(caption=lay_caption,
                                                                  label="tab:layers")))
-    files += figures.plot_layer_breakdown(rep.layers, bd_hw, out / "fig2_layer_breakdown",
-                                          title=f"{name} on {bd_hw}: energy per layer "
-                                          f"(full convention)")
+    files += figures.plot_layer_breakdown(rep.layers, bd_hw, out / "fig2_layer_breakdown")
     steps = prof.timesteps()
-    files.append(write_table(steps, out / "firing_rates.csv",
+    files.append(write_table(steps, out / "firing_rates.csv",  # data only (CSV)
                              caption=f"{name}: neuron firing rate per layer and timestep "
                              f"(random weights, calibrated BatchNorm)."))
-    files += figures.plot_firing_heatmap(steps, out / "fig3_firing_rates",
-                                         title=f"{name}: firing rate per layer and timestep")
-    index += [("fig2_layer_breakdown.png", f"Energy per layer of {name} on {bd_hw} (full "
-               "convention), stacked by component: compute (arithmetic + addressing), neuron "
-               "updates, memory (SRAM accesses + routing)."),
+    files += figures.plot_firing_heatmap(steps, out / "fig3_firing_rates")
+    index += [("fig2_layer_breakdown.png", f"Energy per layer of {name} on {labels[bd_hw]} "
+               "(full convention): top, compute (arithmetic + addressing) and neuron updates "
+               "stacked; bottom, memory (SRAM accesses + routing) on its own scale, since it "
+               "dominates the total."),
               ("layers.{csv,json}, layers_totals.tex", lay_caption),
               ("fig3_firing_rates.png", f"Firing rate of every neuron layer of {name} at every "
                "timestep (heat map)."),
@@ -176,13 +224,15 @@ def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
 
     # 5. reference models
     log(f"[4/5] reference models: {', '.join(plan['models'])}")
-    rows = []
+    rows, measured = [], {}
+    costs: list[pd.DataFrame] = []  # hardware cost of each model (energymodel.report.cost)
     for m in plan["models"]:
         t = time.time()
         ms = load_model(m)
         prof = profile_model(ms.model, ms.input_shape, batch_size=1, batches=1,
                              timesteps=ms.timesteps, seed=seed, calibrate=True)
         r = estimate(prof, hws, mode="paper")
+        costs.append(r.hardware_cost.assign(model=m))
         tot = r.totals.set_index("hardware")
         pt = prof.totals()
         row: dict[str, Any] = {"model": m, "T": ms.timesteps,
@@ -196,6 +246,8 @@ def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
         pub = PUBLISHED_MJ.get(m)
         row["published_mj"] = pub[0] if pub else float("nan")
         rows.append(row)
+        if pub:
+            measured[m] = (prof, ms.timesteps)
         log(f"      {m}: {time.time() - t:.1f} s")
         del ms, prof
     ref = pd.DataFrame(rows)
@@ -203,20 +255,26 @@ def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
                    "SOPs, exact SOPs, fp32); every model measured by the profiler on one random "
                    "image (batch 1), none estimated analytically. Random seeded weights with "
                    f"BatchNorm calibrated on the input (shift {DEFAULT_BN_SHIFT:g}): firing rates "
-                   "(spike_rate) are plausible, not those of trained networks, so the energies "
-                   "differ from the published ones (published_mj: trained weights, 45 nm; "
+                   "are plausible, not those of trained networks, so the energies "
+                   "differ from the published ones (trained weights, 45 nm; "
                    + "; ".join(sorted({v[1] for k, v in PUBLISHED_MJ.items()
                                        if k in set(plan['models'])}) or ["none"])
                    + "). Chips without multipliers price the analog MACs of the first layer "
                    "on their host profile.")
-    files += _tables_all(ref, out / "reference_models", ref_caption, "tab:models")
+    files += _tables_all(ref, out / "reference_models", ref_caption, "tab:models",
+                         human=reference_views(ref, hw_names, labels))
     files += figures.plot_reference_models(ref, hw_names, out / "fig5_reference_models",
-                                           title="Whole-model energy per image, paper "
-                                           "convention (random weights, calibrated BN)")
+                                           labels=labels)
     index += [("fig5_reference_models.png", "Whole-model energy per image of the reference "
-               "models on every hardware profile (log scale), with the published 45 nm figures "
-               "as black ticks."),
+               "models on every hardware profile (log scale; paper convention, random weights "
+               "with calibrated BatchNorm), with the published 45 nm figures as black ticks."),
               ("reference_models.{csv,md,tex,json}", ref_caption)]
+    cost_files, cost_index = write_hardware_cost(costs, out, labels=labels)
+    files += cost_files
+    index += cost_index
+    pub_files, pub_caption = _published_tables(measured, out, hw_names, quick, seed, log)
+    files += pub_files
+    index.append(("published_rates.{csv,md,tex,json}", pub_caption))
 
     # index
     log("[5/5] README.md")
@@ -228,15 +286,64 @@ def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
              "| file | what it shows |", "|---|---|"]
     for f, what in index:
         lines.append(f"| `{f}` | {' '.join(what.split()).replace('|', '/')} |")
-    lines += ["", "## Figures", ""]
-    for f, _ in index:
-        if f.endswith(".png"):
-            lines += [f"![{f}]({f})", ""]
+    lines += ["", "## Figures", "", "Figures carry no title; their captions are these."]
+    for f, what in sorted((f, w) for f, w in index if f.endswith(".png")):
+        lines += ["", f"![{f}]({f})", "", f"**Figure {int(f[3])}.** {' '.join(what.split())}"]
     files.append(_write(out / "README.md", "\n".join(lines) + "\n"))
     log(f"done in {time.time() - t0:.0f} s")
     return files
 
 
+def _published_tables(measured: dict, out: Path, hw_names: list[str], quick: bool, seed: int,
+                      log: Callable[[str], None]) -> tuple[list[Path], str]:
+    """Table ``published_rates``: each published energy, the uniform firing rate it implies on
+    cmos45nm, and the rate and energy we measured (:func:`energymodel.audit.published_table`).
+    Published models outside the plan are profiled here too (not in the quick plan, whose rows
+    then carry the published figures only)."""
+    from ..audit import published_table  # noqa: PLC0415
+
+    for m in PUBLISHED_MJ:
+        if m not in measured and not quick:
+            t = time.time()
+            ms = load_model(m)
+            measured[m] = (profile_model(ms.model, ms.input_shape, batch_size=1, batches=1,
+                                         timesteps=ms.timesteps, seed=seed, calibrate=True),
+                           ms.timesteps)
+            log(f"      {m} (published figure): {time.time() - t:.1f} s")
+    hw = "cmos45nm" if "cmos45nm" in hw_names else hw_names[0]
+    df = published_table(measured, PUBLISHED_MJ, hw)
+    caption = (f"Published energies per image (trained weights, 45 nm) and the uniform firing "
+               f"rate each implies on {hw} in the literature convention (E_MAC x encoder MACs + "
+               "E_AC x rate x dense ops of the spike-driven layers, fp32): Implied rate "
+               "(implied_rate) with the encoder on all T steps, Implied, encoder once "
+               "(implied_rate_encoder_once) with it charged once. Measured rate: the dense-op "
+               "weighted input firing rate we measured (random weights, calibrated BatchNorm, "
+               "one random image); Measured (measured_mj): our energy with exact SOPs; At "
+               "measured rate (measured_mj_rate): in the literature convention at the measured "
+               "rates. Empty cells (-): model not run in this plan. Sources: "
+               + "; ".join(sorted(set(df["source"]))) + ".")
+    return _tables_all(df, out / "published_rates", caption, "tab:published",
+                       human=published_view(df)), caption
+
+
 def _write(path: Path, text: str) -> Path:
     _tables.write(path, text)
     return path
+
+
+# ------------------------------------------------------------------ the set, whole or not at all
+_build_reports_in_place = build_reports
+
+
+def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,  # noqa: F811
+                  **kwargs: Any) -> list[Path]:
+    """Regenerate every table and figure in ``out_dir`` (created) and its ``README.md`` index;
+    return the paths written. The set is built in a hidden sibling folder and swapped in whole
+    (:func:`energymodel._io.atomic_directory`): a failure or a kill leaves the old set, never a
+    mix; other files already in ``out_dir`` are kept."""
+    from .._io import atomic_directory  # noqa: PLC0415
+
+    out = Path(out_dir)
+    with atomic_directory(out) as tmp:
+        files = _build_reports_in_place(tmp, quick=quick, **kwargs)
+    return [out / Path(f).relative_to(tmp) for f in files]

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import analytic
+from .. import _tables, analytic
 from ..attention import MECHANISMS, build_attention, calibrate_bn
 from ..counting import profile as _profile
 from ..neurons import LIF
@@ -42,6 +42,7 @@ from ..hardware import HardwareProfile
 from ..workflow import check_pricing, load_hardware_list, price
 
 __all__ = ["compare_mechanisms", "Comparison", "compare_attention", "paper_view",
+           "rates_view", "counts_view", "energy_view",
            "MECHANISM_ORDER", "COMPARE_DEFAULTS"]
 
 MECHANISM_ORDER = ("vanilla", "ssa", "sdsa", "sasa")
@@ -216,9 +217,10 @@ def compare_attention(
     ``macs, acs`` (per sample, whole block: projections + attention), ``attention_macs,
     attention_acs`` (the attention products and sums only), ``analytic_macs, analytic_acs``
     (closed form with the measured rates: a cross-check, spiking blocks only), and per hardware
-    ``energy_pj[hw]`` (whole block), ``ratio_to_vanilla[hw]`` (E / E_vanilla),
-    ``core_pj[hw]`` (attention products and sums only, the ``f(Q, K, V)`` row of the SDT
-    paper's Table 1) and ``core_ratio_to_vanilla[hw]``.
+    ``energy_pj[hw]`` (whole block), ``vanilla_over_x[hw]`` (E_vanilla / E: how many times
+    less than vanilla, the direction papers print), ``core_pj[hw]`` (attention products and
+    sums only, the ``f(Q, K, V)`` row of the SDT paper's Table 1) and
+    ``core_vanilla_over_x[hw]``.
 
     ``df.attrs`` holds ``caption`` (the input choice, the convention) and ``settings``.
     """
@@ -279,12 +281,13 @@ def compare_attention(
     if "vanilla" in mechs:
         van = table.index[table["mechanism"] == "vanilla"][0]
         for hw in hws:
-            for what, col in (("ratio_to_vanilla", "energy_pj"), ("core_ratio_to_vanilla", "core_pj")):
+            for what, col in (("vanilla_over_x", "energy_pj"), ("core_vanilla_over_x", "core_pj")):
                 c = f"{col}[{hw.name}]"
                 base = table.at[van, c]
-                table[f"{what}[{hw.name}]"] = table[c] / base if base else float("nan")
+                table[f"{what}[{hw.name}]"] = (base / table[c].where(table[c] > 0)
+                                               if base else float("nan"))
     order = keep + [f"{c}[{hw.name}]" for hw in hws
-                    for c in ("energy_pj", "ratio_to_vanilla", "core_pj", "core_ratio_to_vanilla")
+                    for c in ("energy_pj", "vanilla_over_x", "core_pj", "core_vanilla_over_x")
                     if f"{c}[{hw.name}]" in table.columns]
     table = table[order]
     settings = dict(tokens=tokens, dim=dim, heads=heads, timesteps=timesteps, rate=rate,
@@ -292,33 +295,94 @@ def compare_attention(
                     weights="random (seeded)", vanilla_input="time-average of the spike input, "
                     "one step (analog)")
     table.attrs["settings"] = settings
+    table.attrs["labels"] = {h.name: h.label for h in hws}
     table.attrs["caption"] = (
         f"Attention blocks at N={tokens} tokens, D={dim}, H={heads}. SSA/SDSA/SASA: T={timesteps} "
         f"steps on one seeded Bernoulli spike input of rate {rate:g} (seed {seed}); vanilla: one "
         f"step on the analog time-average of that same input. Random seeded weights, BatchNorm "
-        f"calibrated on the input (shift {bn_shift:g}). Counts per sample; energy_pj: whole block "
-        f"(Q/K/V/output projections + attention), core_pj: attention products and sums only; "
-        f"ratio_to_vanilla = E / E_vanilla. {convention[:1].upper() + convention[1:]}"
+        f"calibrated on the input (shift {bn_shift:g}). Counts and energy per sample; block: "
+        f"Q/K/V/output projections + attention, core: attention products and sums only; "
+        f"vanilla / x = E_vanilla / E (times less energy than vanilla). {convention[:1].upper() + convention[1:]}"
         + (f"; {'; '.join(hosted)} (the chip has no multiplier)" if hosted else "") + "."
     )
     return table
 
 
-def paper_view(table: pd.DataFrame) -> pd.DataFrame:
-    """The columns of :func:`compare_attention`'s table a paper prints: mechanism, T, input
-    rate, MACs and ACs in millions, and per hardware the block energy in uJ and how many times
-    less it is than vanilla (``vanilla/x``)."""
-    hws = [c[len("energy_pj["):-1] for c in table.columns if c.startswith("energy_pj[")]
-    out = pd.DataFrame({
-        "Mechanism": table["mechanism"].map({"vanilla": "Vanilla", "ssa": "SSA", "sdsa": "SDSA",
-                                             "sasa": "SASA"}).fillna(table["mechanism"]),
-        "T": table["timesteps"],
-        "Input rate": table["input_rate"].round(3),
-        "MACs (M)": table["macs"] / 1e6,
-        "ACs (M)": table["acs"] / 1e6,
+MECHANISM_NAMES = {"vanilla": "Vanilla", "ssa": "SSA", "sdsa": "SDSA", "sasa": "SASA"}
+
+
+def _hardware(table: pd.DataFrame) -> list[str]:
+    return [c[len("energy_pj["):-1] for c in table.columns if c.startswith("energy_pj[")]
+
+
+def _label(table: pd.DataFrame, hw: str) -> str:
+    return table.attrs.get("labels", {}).get(hw, hw)
+
+
+def _mech(table: pd.DataFrame) -> pd.Series:
+    return table["mechanism"].map(MECHANISM_NAMES).fillna(table["mechanism"])
+
+
+def rates_view(table: pd.DataFrame) -> pd.DataFrame:
+    """Firing rates of :func:`compare_attention`'s table for people (one row per mechanism)."""
+    return pd.DataFrame({
+        "Mechanism": _mech(table), "T": table["timesteps"].astype(int),
+        "Input rate": table["input_rate"], "Q rate": table["q_rate"], "K rate": table["k_rate"],
+        "V rate": table["v_rate"], "Attention rate": table["attn_rate"],
     })
+
+
+def counts_view(table: pd.DataFrame) -> pd.DataFrame:
+    """Counts per sample for people: each count column in its own readable scale (k, M, G),
+    named in the header; the closed-form cross-check where present."""
+    out = pd.DataFrame({"Mechanism": _mech(table), "T": table["timesteps"].astype(int),
+                        "Input rate": table["input_rate"]})
+    names = [("macs", "MACs"), ("acs", "ACs"), ("attention_macs", "Core MACs"),
+             ("attention_acs", "Core ACs"), ("analytic_acs", "Closed-form ACs")]
+    for col, head in names:
+        if col not in table.columns or table[col].isna().all():
+            continue
+        sc, f = _tables.pick_count_scale(table[col].to_numpy())
+        out[f"{head} ({sc})" if sc else head] = table[col] / f
+    return out
+
+
+def energy_view(table: pd.DataFrame, core: bool = True, unit: str | None = None,
+                labels: bool = True) -> pd.DataFrame:
+    """Energies for people, one row per (chip, mechanism): block energy and ``vanilla / x``
+    (how many times less than vanilla), and with ``core`` the attention core's; one energy unit
+    for the whole table, named in the headers."""
+    hws = _hardware(table)
+    e = [table[f"energy_pj[{h}]"] for h in hws] + ([table[f"core_pj[{h}]"] for h in hws]
+                                                     if core else [])
+    u, f = _tables.pick_energy_unit(pd.concat(e).to_numpy() if e else [], prefer=unit)
+    rows = []
     for h in hws:
-        out[f"{h} (uJ)"] = table[f"energy_pj[{h}]"] / 1e6
-        if f"ratio_to_vanilla[{h}]" in table.columns:
-            out[f"{h} vanilla/x"] = 1.0 / table[f"ratio_to_vanilla[{h}]"]
+        for i, m in enumerate(_mech(table)):
+            r: dict[str, Any] = {"Chip": _label(table, h) if labels else h, "Mechanism": m,
+                                 f"Block ({u})": table[f"energy_pj[{h}]"].iloc[i] / f}
+            if f"vanilla_over_x[{h}]" in table.columns:
+                r["Vanilla / x"] = table[f"vanilla_over_x[{h}]"].iloc[i]
+            if core:
+                r[f"Core ({u})"] = table[f"core_pj[{h}]"].iloc[i] / f
+                if f"core_vanilla_over_x[{h}]" in table.columns:
+                    r["Core vanilla / x"] = table[f"core_vanilla_over_x[{h}]"].iloc[i]
+            rows.append(r)
+    return pd.DataFrame(rows)
+
+
+def paper_view(table: pd.DataFrame) -> pd.DataFrame:
+    """The columns of :func:`compare_attention`'s table a paper prints, one row per mechanism:
+    T, input rate, MACs and ACs (readable scale in the header), and per chip the block energy
+    (one unit for the table) and ``vanilla / x``. Wide with many chips: its LaTeX is split by
+    :func:`energymodel._tables.to_latex`; :func:`energy_view` is the long form."""
+    hws = _hardware(table)
+    out = counts_view(table)[lambda d: [c for c in d.columns
+                                        if not c.startswith(("Core", "Closed"))]]
+    u, f = _tables.pick_energy_unit(pd.concat([table[f"energy_pj[{h}]"] for h in hws]).to_numpy()
+                                    if hws else [])
+    for h in hws:
+        out[f"{_label(table, h)} ({u})"] = table[f"energy_pj[{h}]"] / f
+        if f"vanilla_over_x[{h}]" in table.columns:
+            out[f"{_label(table, h)} vanilla / x"] = table[f"vanilla_over_x[{h}]"]
     return out

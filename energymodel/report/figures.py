@@ -50,9 +50,47 @@ plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9,
                      "pdf.fonttype": 42, "svg.hashsalt": "energymodel"})
 
 
+_CAPTURE: list[list[dict]] = []
+
+
+def figure_summary(fig: "plt.Figure") -> dict:
+    """What a reader sees on a figure, as text: titles (figure and axes), axis labels, tick
+    labels, legend entries and free text, per axes."""
+    axes = []
+    for ax in fig.axes:
+        leg = ax.get_legend()
+        axes.append({
+            "title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
+            "xticks": [t.get_text() for t in ax.get_xticklabels()],
+            "yscale": ax.get_yscale(),
+            "legend": [t.get_text() for t in leg.get_texts()] if leg else [],
+            "lines": [(ln.get_label(), ln.get_xdata().tolist(), ln.get_ydata().tolist())
+                      for ln in ax.get_lines()],
+        })
+    return {"suptitle": fig._suptitle.get_text() if fig._suptitle else "",
+            "legends": [t.get_text() for lg in fig.legends for t in lg.get_texts()],
+            "texts": [t.get_text() for t in fig.texts], "axes": axes}
+
+
+class capture:
+    """``with capture() as got:`` collects :func:`figure_summary` of every figure saved inside
+    (with its ``stem``), for tests."""
+
+    def __enter__(self) -> list[dict]:
+        self.got: list[dict] = []
+        _CAPTURE.append(self.got)
+        return self.got
+
+    def __exit__(self, *exc: object) -> None:
+        _CAPTURE.remove(self.got)
+
+
 def save_figure(fig: "plt.Figure", stem: str | os.PathLike) -> list[Path]:
     """Write ``stem.png`` and ``stem.pdf`` atomically (each whole or not at all); close the
-    figure. PDFs carry no creation date, so regenerating gives the same bytes."""
+    figure. PDFs carry no creation date, so regenerating gives the same bytes. Figures carry no
+    title: captions live in ``reports/README.md`` (and the paper)."""
+    for got in _CAPTURE:
+        got.append(dict(figure_summary(fig), stem=Path(stem).name))
     paths = []
     for ext in ("png", "pdf"):
         buf = io.BytesIO()
@@ -69,41 +107,39 @@ def _hw_columns(df: pd.DataFrame, prefix: str) -> list[str]:
 
 def plot_attention_by_hardware(cmp: pd.DataFrame, stem: str | os.PathLike,
                                column: str = "energy_pj", title: str | None = None,
-                               note: str = "") -> list[Path]:
-    """Figure 1: energy of each attention mechanism (bars) per hardware profile (groups), log
-    scale, from :func:`~energymodel.report.compare.compare_attention`'s table."""
+                               note: str = "", labels: dict[str, str] | None = None) -> list[Path]:
+    """Figure 1: energy of each attention mechanism (bars) per hardware profile (groups, named
+    by their YAML ``label``), log scale, from
+    :func:`~energymodel.report.compare.compare_attention`'s table. ``title`` and ``note`` are
+    not drawn (captions belong to the text); kept for compatibility."""
+    from .._tables import format_sig, pick_energy_unit  # noqa: PLC0415
+
     hws = _hw_columns(cmp, column)
+    labels = {**cmp.attrs.get("labels", {}), **(labels or {})}
     mechs = list(cmp["mechanism"])
-    fig, ax = plt.subplots(figsize=(7.0, 3.6))
+    unit, per = pick_energy_unit(cmp[[f"{column}[{h}]" for h in hws]].to_numpy())
+    fig, ax = plt.subplots(figsize=(7.0, 3.4))
     width = 0.8 / len(mechs)
     x = np.arange(len(hws))
     for i, m in enumerate(mechs):
-        vals = [float(cmp.loc[cmp["mechanism"] == m, f"{column}[{h}]"].iloc[0]) / 1e6 for h in hws]
+        vals = [float(cmp.loc[cmp["mechanism"] == m, f"{column}[{h}]"].iloc[0]) / per for h in hws]
         bars = ax.bar(x + (i - (len(mechs) - 1) / 2) * width, vals, width,
                       label=MECH_LABEL.get(m, m), color=SERIES[i % 8],
                       hatch=HATCHES[i % 8], edgecolor="black", linewidth=0.5)
         for b, v in zip(bars, vals):
-            ax.annotate(f"{v:,.0f}" if v >= 100 else f"{v:.3g}", (b.get_x() + b.get_width() / 2, v), ha="center",
+            ax.annotate(format_sig(v), (b.get_x() + b.get_width() / 2, v), ha="center",
                         va="bottom", fontsize=6, rotation=90, xytext=(0, 2),
                         textcoords="offset points")
     ax.set_yscale("log")
-    ax.set_xticks(x, hws)
-    ax.set_xlabel("hardware profile")
-    ax.set_ylabel("energy per sample (µJ, log scale)")
-    s = cmp.attrs.get("settings", {})
-    ax.set_title(title or (f"Attention block energy, N={s.get('tokens')}, D={s.get('dim')}, "
-                           f"H={s.get('heads')}, T={s.get('timesteps')}, input rate "
-                           f"{s.get('rate')}"))
+    ax.set_xticks(x, [labels.get(h, h) for h in hws])
+    ax.set_xlabel("hardware")
+    ax.set_ylabel(f"energy per sample ({unit}, log scale)")
     ax.margins(y=0.15)
     ax.grid(axis="y", which="major", alpha=0.3)
-    handles, labels = ax.get_legend_handles_labels()
-    fig.tight_layout(rect=(0, 0.14 if note else 0.08, 1, 1))
-    fig.legend(handles, labels, ncol=len(mechs), frameon=False, loc="lower center",
-               bbox_to_anchor=(0.5, 0.07 if note else 0.0), fontsize=7)
-    if note:
-        import textwrap  # noqa: PLC0415
-
-        fig.text(0.5, 0.0, textwrap.fill(note, 140), fontsize=6.5, ha="center", va="bottom")
+    handles, legl = ax.get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.legend(handles, legl, ncol=len(mechs), frameon=False, loc="lower center",
+               bbox_to_anchor=(0.5, 0.0), fontsize=7)
     return save_figure(fig, stem)
 
 
@@ -162,27 +198,32 @@ def plot_layer_breakdown(layers: pd.DataFrame, hardware: str, stem: str | os.Pat
         "neuron updates": d["neuron_pj"],
         "memory (SRAM + routing)": d["memory_pj"] + d.get("routing_pj", 0.0),
     }
-    g = pd.DataFrame(comp).groupby(d["group"], sort=False).sum() / 1e6  # µJ
+    from .._tables import pick_energy_unit  # noqa: PLC0415
+
+    g = pd.DataFrame(comp).groupby(d["group"], sort=False).sum()
     g = g[g.sum(axis=1) > 0]
     colors = [OKABE_ITO[4], OKABE_ITO[0], OKABE_ITO[2]]
+    # memory dwarfs compute on CMOS (SRAM reads per synaptic event): two panels, each on its
+    # own scale, so the compute and neuron bars stay readable
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(max(5.5, 0.42 * len(g) + 2.0), 5.6),
-                                  sharex=True, gridspec_kw={"height_ratios": [3, 2]})
-    share = g.div(g.sum(axis=1), axis=0) * 100
+                                  sharex=True, gridspec_kw={"height_ratios": [1, 1]})
     x = np.arange(len(g))
-    for a, data in ((ax, g), (ax2, share)):
+    top_cols = [c for c in g.columns if not c.startswith("memory")]
+    mem_cols = [c for c in g.columns if c.startswith("memory")]
+    for a, cs, off in ((ax, top_cols, 0), (ax2, mem_cols, len(top_cols))):
+        unit, per = pick_energy_unit(g[cs].sum(axis=1).to_numpy())
         bottom = np.zeros(len(g))
-        for i, c in enumerate(g.columns):
-            a.bar(x, data[c].to_numpy(), 0.7, bottom=bottom, label=c, color=colors[i],
-                  hatch=HATCHES[i], edgecolor="black", linewidth=0.4)
-            bottom += data[c].to_numpy()
+        for i, c in enumerate(cs):
+            a.bar(x, g[c].to_numpy() / per, 0.7, bottom=bottom, label=c,
+                  color=colors[off + i], hatch=HATCHES[off + i], edgecolor="black",
+                  linewidth=0.4)
+            bottom += g[c].to_numpy() / per
         a.grid(axis="y", alpha=0.3)
+        a.set_ylabel(f"{'memory' if cs is mem_cols else 'compute + neuron'}\n"
+                     f"per sample ({unit})")
+        a.legend(frameon=False, fontsize=7, loc="upper right")
     ax2.set_xticks(x, g.index, rotation=45, ha="right", fontsize=7)
     ax2.set_xlabel("layer (module)")
-    ax.set_ylabel("energy per sample (µJ)")
-    ax2.set_ylabel("share of the layer (%)")
-    ax2.set_ylim(0, 100)
-    ax.set_title(title or f"Energy per layer on {hardware}, by component")
-    ax.legend(frameon=False, fontsize=7)
     fig.tight_layout()
     return save_figure(fig, stem)
 
@@ -202,7 +243,6 @@ def plot_firing_heatmap(steps: pd.DataFrame, stem: str | os.PathLike, title: str
     ax.set_ylabel("neuron layer")
     cb = fig.colorbar(im, ax=ax)
     cb.set_label("firing rate (spikes per neuron per step)")
-    ax.set_title(title or "Firing rate per layer and timestep")
     return save_figure(fig, stem)
 
 
@@ -212,13 +252,17 @@ def plot_energy_vs_tokens(sweep: pd.DataFrame, hardware: str, stem: str | os.Pat
     mechanism: left the attention core (products and sums: quadratic for vanilla, linear for
     SDSA and SASA), right the whole block. ``sweep``: compare tables stacked with a
     ``tokens`` column."""
+    from .._tables import pick_energy_unit  # noqa: PLC0415
+
     fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.4))
     markers = ["o", "s", "^", "D"]
-    for ax, col, what in ((axes[0], "core_pj", "attention core (Q·K, masks, sums)"),
-                          (axes[1], "energy_pj", "whole block (with Q/K/V/out projections)")):
+    unit, per = pick_energy_unit(sweep[[f"core_pj[{hardware}]", f"energy_pj[{hardware}]"]]
+                                 .to_numpy())
+    for ax, col, what in ((axes[0], "core_pj", "attention core"),
+                          (axes[1], "energy_pj", "whole block")):
         for i, (m, d) in enumerate(sweep.groupby("mechanism", sort=False)):
             d = d.sort_values("tokens")
-            y = d[f"{col}[{hardware}]"].to_numpy() / 1e6
+            y = d[f"{col}[{hardware}]"].to_numpy() / per
             ok = y > 0
             ax.plot(d["tokens"].to_numpy()[ok], y[ok], marker=markers[i % 4],
                     color=SERIES[i % 8], label=MECH_LABEL.get(m, m), linewidth=1.4,
@@ -230,25 +274,29 @@ def plot_energy_vs_tokens(sweep: pd.DataFrame, hardware: str, stem: str | os.Pat
         ticks = sorted(sweep["tokens"].unique())
         ax.set_xticks(ticks, [str(int(t)) for t in ticks])
         ax.set_xlabel("tokens N (log scale)")
-        ax.set_ylabel("energy per sample (µJ, log scale)")
-        ax.set_title(what)
+        ax.set_ylabel(f"{what}\nenergy per sample ({unit}, log scale)")
         ax.grid(which="major", alpha=0.3)
     n = np.array(sorted(sweep["tokens"].unique()), dtype=float)
-    if len(n) > 1:  # guides: slope 1 and slope 2 through the first vanilla point
-        v = sweep[sweep["mechanism"] == "vanilla"].sort_values("tokens")
-        if len(v):
-            y0 = float(v[f"core_pj[{hardware}]"].iloc[0]) / 1e6
-            axes[0].plot(n, y0 * (n / n[0]) ** 2, ":", color="grey", linewidth=1, label="∝ N²")
-            axes[0].plot(n, y0 * (n / n[0]), "--", color="grey", linewidth=1, label="∝ N")
+    if len(n) > 1:
+        # slope guides kept off the data: the N² guide runs 3x above every core point (scaled
+        # as N² from the first N), the N guide 3x below every one (scaled as N), so neither
+        # lies on a line (vanilla's core grows exactly as N²)
+        core = sweep[["tokens", f"core_pj[{hardware}]"]].to_numpy(dtype=float)
+        core = core[core[:, 1] > 0]
+        if len(core):
+            r = core[:, 0] / n[0]
+            y2 = 3.0 * float(np.max(core[:, 1] / per / r ** 2))
+            y1 = float(np.min(core[:, 1] / per / r)) / 3.0
+            axes[0].plot(n, y2 * (n / n[0]) ** 2, ":", color="grey", linewidth=1, label="∝ N²")
+            axes[0].plot(n, y1 * (n / n[0]), "--", color="grey", linewidth=1, label="∝ N")
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.suptitle(title or f"Attention energy against tokens on {hardware}")
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, fontsize=7)
     return save_figure(fig, stem)
 
 
 def plot_reference_models(table: pd.DataFrame, hardware: Sequence[str], stem: str | os.PathLike,
-                          title: str = "") -> list[Path]:
+                          title: str = "", labels: dict[str, str] | None = None) -> list[Path]:
     """Figure 5: whole-model energy per sample (mJ, log scale) of the reference models
     (groups) on each hardware profile (bars). ``table``: one row per model with
     ``energy_mj[<hw>]`` columns; a ``published_mj`` column, where given, is drawn as a black
@@ -259,7 +307,7 @@ def plot_reference_models(table: pd.DataFrame, hardware: Sequence[str], stem: st
     x = np.arange(len(models))
     for i, h in enumerate(hardware):
         ax.bar(x + (i - (len(hardware) - 1) / 2) * width, table[f"energy_mj[{h}]"].to_numpy(),
-               width, label=h, color=SERIES[i % 8], hatch=HATCHES[i % 8],
+               width, label=(labels or {}).get(h, h), color=SERIES[i % 8], hatch=HATCHES[i % 8],
                edgecolor="black", linewidth=0.4)
     if "published_mj" in table.columns and table["published_mj"].notna().any():
         pub = table["published_mj"].to_numpy(dtype=float)
@@ -272,8 +320,51 @@ def plot_reference_models(table: pd.DataFrame, hardware: Sequence[str], stem: st
     ax.set_xticks(x, models, rotation=30, ha="right")
     ax.set_ylabel("energy per sample (mJ, log scale)")
     ax.set_xlabel("model")
-    ax.set_title(title or "Whole-model energy per inference")
     ax.legend(frameon=False, ncol=min(5, len(hardware) + 1), loc="upper left")
     ax.margins(y=0.3)
     ax.grid(axis="y", alpha=0.3)
+    return save_figure(fig, stem)
+
+
+def plot_hardware_cost(table: pd.DataFrame, stem: str | os.PathLike, title: str = "",
+                       labels: dict[str, str] | None = None) -> list[Path]:
+    """Figure 6: the reference models mapped on each chip (an estimate, see
+    :mod:`energymodel.mapping`): cores, latency per inference, and energy per inference with
+    the static part stacked on the dynamic one (log scales). ``table``: one row per (model,
+    chip) with ``model, hardware, cores, latency_ms, dynamic_mj, static_mj``; a missing value
+    (no cited figure) leaves its bar out. No title (``title`` is kept for callers: drawn only
+    when given; the caption belongs in the report's README); chips by ``labels``."""
+    chips = list(dict.fromkeys(table["hardware"]))
+    models = list(dict.fromkeys(table["model"]))
+    fig, axes = plt.subplots(1, 3, figsize=(max(9.0, 0.8 * len(models) * 3 + 3), 3.8))
+    width = 0.8 / max(1, len(chips))
+    x = np.arange(len(models))
+    for i, h in enumerate(chips):
+        d = table[table["hardware"] == h].set_index("model").reindex(models)
+        off = x + (i - (len(chips) - 1) / 2) * width
+        style = dict(color=SERIES[i % 8], hatch=HATCHES[i % 8], edgecolor="black", linewidth=0.4)
+        axes[0].bar(off, d["cores"].astype(float).to_numpy(), width, label=(labels or {}).get(h, h),
+                    **style)
+        axes[1].bar(off, d["latency_ms"].astype(float).to_numpy(), width, **style)
+        dyn = d["dynamic_mj"].astype(float).to_numpy()
+        sta = np.nan_to_num(d["static_mj"].astype(float).to_numpy())
+        axes[2].bar(off, dyn, width, **style)
+        axes[2].bar(off, sta, width, bottom=dyn, color="white", edgecolor=SERIES[i % 8],
+                    hatch="xx", linewidth=0.6)
+    for ax, col in zip(axes, ("cores", "latency_ms", "dynamic_mj")):
+        v = pd.to_numeric(table[col], errors="coerce").to_numpy(dtype=float)
+        v = v[np.isfinite(v) & (v > 0)]
+        if len(v):
+            ax.set_ylim(bottom=float(v.min()) / 2)
+    for ax, lab in zip(axes, ("cores (log)", "latency per inference (ms, log)",
+                              "energy per inference (mJ, log);\nwhite hatched: static")):
+        ax.set_yscale("log")
+        ax.set_xticks(x, models, rotation=30, ha="right", fontsize=7)
+        ax.set_ylabel(lab)
+        ax.grid(axis="y", alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))  # the chip legend below the panels, clear of bars
+    fig.legend(handles, names, loc="lower center", ncol=len(names), frameon=False, fontsize=7)
     return save_figure(fig, stem)

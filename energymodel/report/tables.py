@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -25,6 +25,8 @@ __all__ = [
     "totals_table",
     "format_si",
     "format_terminal",
+    "HumanTable",
+    "human_text",
     "table_text",
     "write_table",
     "write_energy_report",
@@ -50,10 +52,15 @@ def check_output_path(path: str | os.PathLike | None) -> str | None:
     unknown suffix or a missing folder raises :class:`UserError`."""
     if path is None:
         return None
+    if Path(path).is_dir():
+        raise UserError(f"cannot write {str(path)!r}: it is a directory; give a file name")
     fmt = format_of(path)
     folder = Path(path).parent
     if not folder.is_dir():
         raise UserError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
+    from .._io import check_writable  # noqa: PLC0415  (a directory, a read-only folder)
+
+    check_writable(path)
     return fmt
 
 
@@ -105,88 +112,131 @@ def format_si(x: Any, digits: int = 3) -> str:
     return f"{v:.{digits}g}"
 
 
-def _cell(col: str, v: Any) -> str:
-    if isinstance(v, str):
-        return v
-    if col.endswith("rate"):
-        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):.3f}"
-    return format_si(v)
+def format_terminal(df: pd.DataFrame, width: int | None = None, **kwargs: Any) -> str:
+    """Any table as terminal text (see :func:`energymodel.report.terminal.render`): columns
+    whose name holds ``energy``, ``J)`` or ``vanilla`` are never dropped for width."""
+    from .terminal import format_count, format_rate, render  # noqa: PLC0415
+
+    keep = [str(c) for c in df.columns
+            if any(k in str(c) for k in ("energy", "J)", "J]", "vanilla", "Vanilla"))]
+    kwargs.setdefault("keep", keep)
+    kwargs.setdefault("drop", [str(c) for c in reversed(df.columns) if str(c) not in keep][:-1])
+    if "max_col" in kwargs:  # older keyword: the longest a name may print
+        kwargs["min_name"] = kwargs.pop("max_col")
+    fmts: dict[str, Any] = {}
+    for c in df.columns:
+        low = str(c).lower()
+        if low.endswith("rate"):
+            fmts[str(c)] = format_rate
+        elif low in _COUNTS or low.startswith(("macs", "acs", "sops")):
+            fmts[str(c)] = format_count
+    kwargs["formats"] = {**fmts, **kwargs.get("formats", {})}
+    return render(df, width=width, **kwargs)
 
 
-def format_terminal(df: pd.DataFrame, max_col: int = 44, width: int | None = None) -> str:
-    """A fixed-width text table: numbers right-aligned with SI suffixes, rates to three
-    decimals, long text cut from the left (``...ck.0.attn``) to ``max_col`` characters. Columns
-    that do not fit ``width`` (default: the terminal's) are dropped from the right, and said so."""
-    width = width or shutil.get_terminal_size((160, 24)).columns
-    cols = [str(c) for c in df.columns]
-    cells = []
-    for row in df.itertuples(index=False, name=None):
-        r = []
-        for c, v in zip(cols, row):
-            s = _cell(c, v)
-            if len(s) > max_col:
-                s = "..." + s[-(max_col - 3):]
-            r.append(s)
-        cells.append(r)
-    numeric = [pd.api.types.is_numeric_dtype(df[c]) for c in df.columns]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(cols)]
-    keep, used = [], 0
-    for i, w in enumerate(widths):
-        if used + w + 2 > width and keep:
-            break
-        keep.append(i)
-        used += w + 2
+_COUNTS = {"macs", "acs", "sops", "neuron_updates", "updates", "spikes_out", "dense_macs",
+           "elementwise_ops", "acs_rate"}
 
-    def line(vals: Sequence[str]) -> str:
-        return "  ".join(vals[i].rjust(widths[i]) if numeric[i] else vals[i].ljust(widths[i])
-                         for i in keep).rstrip()
 
-    out = [line(cols), "  ".join("-" * widths[i] for i in keep)]
-    out += [line(r) for r in cells]
-    if len(keep) < len(cols):
-        out.append(f"({len(cols) - len(keep)} column(s) not shown for width: "
-                   f"{', '.join(cols[i] for i in range(len(cols)) if i not in keep)})")
-    return "\n".join(out) + "\n"
+@dataclass
+class HumanTable:
+    """One table for people inside a Markdown / LaTeX file: ``df`` has human headers and
+    numbers already in the unit its headers name; ``title`` heads it (Markdown) or ends its
+    caption (LaTeX); the first ``key_columns`` columns are repeated when LaTeX splits it."""
+
+    df: pd.DataFrame
+    title: str | None = None
+    key_columns: int = 1
+
+
+def human_text(parts: Sequence[HumanTable | pd.DataFrame], fmt: str, caption: str | None = None,
+               label: str | None = None, digits: int = _tables.SIG) -> str:
+    """Several human tables as one Markdown (caption, then each table under its title) or
+    LaTeX text (one booktabs table each, at most eight columns; the first carries ``caption``
+    and ``label``, the next ones ``label-2``...)."""
+    parts = [p if isinstance(p, HumanTable) else HumanTable(p) for p in parts]
+    if fmt == "markdown":
+        out = [f"{caption}\n"] if caption else []
+        for p in parts:
+            if p.title and len(parts) > 1:
+                out.append(f"**{p.title}**\n")
+            out.append(_tables.to_markdown(p.df, digits=digits))
+        return "\n".join(out)
+    if fmt == "latex":
+        out = []
+        first = (caption or "").split(". ")[0].rstrip(".")
+        for i, p in enumerate(parts):
+            if i == 0:
+                cap = caption
+                if p.title and len(parts) > 1:
+                    cap = f"{p.title}. {caption}" if caption else p.title
+            else:
+                cap = f"{first}: {p.title}." if p.title else f"{first} (continued)."
+            lab = None if label is None else (label if i == 0 else f"{label}-{i + 1}")
+            out.append(_tables.to_latex(p.df, caption=cap, label=lab, digits=digits,
+                                        key_columns=p.key_columns))
+        return "\n".join(out)
+    raise UserError(f"unknown table format {fmt!r}")
 
 
 def table_text(df: pd.DataFrame, fmt: str, caption: str | None = None,
                label: str | None = None, meta: dict[str, Any] | None = None,
-               digits: int = 4) -> str:
-    """``df`` as text in ``fmt``: CSV (data only: site keys hold ``#``, so no comment lines), JSON
-    (``{"caption", "meta", "rows"}``), Markdown (caption above) or a booktabs LaTeX table."""
+               digits: int = _tables.SIG,
+               human: Sequence[HumanTable | pd.DataFrame] | None = None) -> str:
+    """``df`` as text in ``fmt``: CSV (data only, full precision: site keys hold ``#``, so no
+    comment lines), JSON (``{"caption", "meta", "rows"}``), Markdown (caption above) or
+    booktabs LaTeX (at most eight columns a table). ``human``: the tables people read in the
+    Markdown and LaTeX files instead of ``df`` (human headers, one unit a table)."""
     if fmt == "csv":
         return _tables.to_csv_text(df)
     if fmt == "json":
         return _tables.to_json_text({"caption": caption, "meta": meta or {}, "rows": df})
-    if fmt == "markdown":
-        return (f"{caption}\n\n" if caption else "") + _tables.to_markdown(df, digits=digits)
-    if fmt == "latex":
-        return _tables.to_latex(df, caption=caption, label=label, digits=digits)
+    if fmt in ("markdown", "latex"):
+        return human_text(list(human) if human is not None else [df], fmt, caption=caption,
+                          label=label, digits=digits)
     raise UserError(f"unknown table format {fmt!r}")
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike, caption: str | None = None,
                 label: str | None = None, meta: dict[str, Any] | None = None,
-                digits: int = 4) -> Path:
+                digits: int = _tables.SIG,
+                human: Sequence[HumanTable | pd.DataFrame] | None = None) -> Path:
     """Write ``df`` in the format the suffix of ``path`` names (``.csv .json .md .tex``),
-    atomically: the whole file or none."""
-    text = table_text(df, format_of(path), caption=caption, label=label, meta=meta, digits=digits)
+    atomically: the whole file or none. ``human``: see :func:`table_text`."""
+    text = table_text(df, format_of(path), caption=caption, label=label, meta=meta, digits=digits,
+                      human=human)
     _tables.write(path, text)
     return Path(path)
 
 
 def write_energy_report(report: EnergyReport, path: str | os.PathLike,
-                        caption: str | None = None) -> Path:
+                        caption: str | None = None, meta: dict[str, Any] | None = None) -> Path:
     """Write an :class:`EnergyReport` by suffix with its own writers: ``.csv`` the per-layer
     table (every hardware, pJ per sample), ``.json`` convention + totals + layers, ``.md``
-    totals (mJ) and the per-layer table, ``.tex`` the paper table (hardware rows, mJ)."""
+    totals and the per-layer table, ``.tex`` the paper table (hardware rows); Markdown and
+    LaTeX in one readable unit per table, named in the headers. ``meta`` (e.g. ``inputs``,
+    ``samples``, ``batches``): top-level JSON entries, and lines above the Markdown tables
+    (scalars) and tables after them (DataFrames, for people: one unit, human headers)."""
     fmt = format_of(path)
+    meta = meta or {}
     if fmt == "csv":
         report.to_csv(path)
     elif fmt == "json":
-        report.to_json(path)
+        _tables.write(path, _tables.to_json_text({**meta, **report.to_dict()}))
     elif fmt == "markdown":
-        _tables.write(path, report.to_markdown(layers=True))
+        head = "".join(f"- {k}: {v}\n" for k, v in meta.items() if not isinstance(v, (dict, pd.DataFrame)))
+        tail = ""
+        for k, v in meta.items():
+            if isinstance(v, dict):
+                v = v.get("totals")
+                if isinstance(v, pd.DataFrame) and "measured_mj" in v.columns:  # --rates
+                    tail += f"\n{k} ({meta[k].get('file', '')}):\n\n" + _tables.to_markdown(
+                        at_rates_view(v))
+                    continue
+            if isinstance(v, pd.DataFrame):
+                hv, hu = _tables.human_frame(v)
+                tail += f"\n{k}:\n\n" + _tables.to_markdown(hv)
+        _tables.write(path, (head + "\n" if head else "") + report.to_markdown(layers=True) + tail)
     else:
         report.to_latex(path, caption=caption)
     return Path(path)
@@ -216,3 +266,60 @@ def transpose(df: pd.DataFrame, key: str) -> pd.DataFrame:
     for c in t.columns[1:]:
         t[c] = pd.to_numeric(t[c], errors="coerce")
     return t
+
+
+def hardware_cost_table(report: EnergyReport) -> pd.DataFrame:
+    """``report.hardware_cost`` for people, per sample (:meth:`EnergyReport.human_hardware_cost`:
+    cores, chips, fits, latency and energies each in one readable unit named in the headers,
+    EDP; notes left out: print them apart)."""
+    return report.human_hardware_cost()[0]
+
+
+def at_rates_view(totals: pd.DataFrame, scale_counts: bool = True) -> pd.DataFrame:
+    """The at-rates totals of ``profile --rates`` for people: per chip the energy at the rates
+    of the file and the measured one in one readable unit, MACs and SOPs per sample (in the
+    scale their header names, e.g. ``MACs (k)``, unless ``scale_counts`` is false).
+    ``totals``: :func:`totals_table` with a ``measured_mj`` column."""
+    t = pd.DataFrame({"hardware": totals["hardware"], "at_rates_mj": totals["total_mj"],
+                      "measured_mj": totals["measured_mj"]})
+    t = _tables.human_frame(t, {"hardware": "Chip", "at_rates_pj": "At the rates",
+                                "measured_pj": "Measured"})[0]
+    for name, col in (("MACs", "macs"), ("SOPs", "sops")):
+        v = totals[col].astype(float).to_numpy()
+        s, f = _tables.pick_count_scale(v) if scale_counts else ("", 1.0)
+        t[f"{name} ({s})" if s else name] = v / f
+    return t
+
+
+def audit_view(df: pd.DataFrame) -> pd.DataFrame:
+    """The ``audit`` table for people: per chip the uniform rate the published energy implies
+    (encoder on all T steps / charged once), the measured rate, and our energy at the measured
+    rates and with exact SOPs in one readable unit."""
+    t = df[["hardware", "implied_rate", "implied_rate_encoder_once", "measured_rate",
+            "measured_mj_rate", "measured_mj_exact"]].rename(
+        columns={"measured_mj_rate": "at_rate_mj", "measured_mj_exact": "exact_mj"})
+    return _tables.human_frame(t, {"hardware": "Chip", "implied_rate": "Implied rate",
+                                   "implied_rate_encoder_once": "Implied, encoder once",
+                                   "measured_rate": "Measured rate",
+                                   "at_rate_pj": "At measured rate",
+                                   "exact_pj": "Exact SOPs"})[0]
+
+
+def published_view(df: pd.DataFrame) -> list[HumanTable]:
+    """The published-rates table for people (the sources go to the caption), as two tables
+    keyed by model: the rates (T, the uniform rates the published energy implies, the one
+    measured) and the energies per image (published, ours with exact SOPs, ours at the
+    measured rates) in one readable unit."""
+    t = df[["model", "T", "published_mj", "implied_rate", "implied_rate_encoder_once",
+            "measured_rate", "measured_mj", "measured_mj_rate"]].rename(
+        columns={"measured_mj_rate": "at_rate_mj"})
+    t["T"] = _tables.whole(t["T"]).array  # whole steps; "-" where the model was not run
+    h, _ = _tables.human_frame(t, {"model": "Model", "published_pj": "Published",
+                                   "implied_rate": "Implied rate",
+                                   "implied_rate_encoder_once": "Implied, encoder once",
+                                   "measured_rate": "Measured rate", "measured_pj": "Measured",
+                                   "at_rate_pj": "At measured rate"})
+    energy = [c for c in h.columns if c.endswith("J)")]
+    rates = [c for c in h.columns if c not in energy]
+    return [HumanTable(h[rates], "Firing rates"), HumanTable(h[["Model", *energy]],
+                                                             "Energy per image")]

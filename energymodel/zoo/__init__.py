@@ -35,7 +35,7 @@ __all__ = [
     "models",
 ]
 
-_META = ("family", "published_params", "source")
+_META = ("family", "published_params", "source", "sources")
 
 
 def names(family: str | None = None) -> list[str]:

@@ -1,0 +1,137 @@
+"""Plausibility checks of a :class:`~energymodel.counting.Profile`: the warnings a careful
+researcher wants before an energy goes into a paper (``Profile.diagnostics()``).
+
+Every check reads the profile only (its counts and what the profiler noted about the model in
+``Profile.model_info``); none prices, none runs the model. Each finding is one row
+``(level, site, message, check)``:
+
+====================  =========================================================================
+check                 fires when
+====================  =========================================================================
+silent_network        no neuron site emitted a spike (every firing rate is 0)
+silent_layer          a neuron site's rate is :data:`SILENT_RATE` (while others fire)
+saturated_layer       a neuron site's rate is >= :data:`SATURATED_RATE`
+acs_above_dense       a site booked more ACs than its dense MACs (integer spike inputs: a
+                      value k costs k accumulates)
+no_rule               an op that computes ran and has no count rule (not counted)
+uncalibrated          a BatchNorm layer still had its initial running statistics (mean 0,
+                      var 1) when profiling began: random weights, never calibrated
+neuron_never_ran      a recognised neuron module of the model never ran under the profiler
+====================  =========================================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from .counting.profile import Profile
+
+__all__ = [
+    "SILENT_RATE",
+    "SATURATED_RATE",
+    "GROUP_AFTER",
+    "COLUMNS",
+    "diagnose",
+    "warning_lines",
+    "seen_timesteps",
+]
+
+#: a neuron site whose firing rate (spikes_out / neuron_updates) equals this is silent
+SILENT_RATE: float = 0.0
+#: a neuron site firing at this rate or above is saturated (nearly every neuron, every step)
+SATURATED_RATE: float = 0.95
+#: :func:`warning_lines` prints one line per finding up to this many of one check, then one
+#: grouped line for that check
+GROUP_AFTER: int = 3
+#: columns of :func:`diagnose`'s table
+COLUMNS = ["level", "site", "message", "check"]
+
+#: grouped-line wording per check: "<n> <label>: site, site, ..."
+_LABELS = {
+    "silent_layer": "neuron layers never spiked (rate 0)",
+    "saturated_layer": f"neuron layers fire at rate >= {SATURATED_RATE:g}",
+    "acs_above_dense": "sites book more ACs than dense MACs (integer spike inputs)",
+    "no_rule": "ops without a count rule ran (not counted)",
+    "uncalibrated": "BatchNorm layers at initial statistics (mean 0, var 1): random, "
+    "uncalibrated weights",
+    "neuron_never_ran": "neuron modules never ran",
+}
+
+
+def diagnose(profile: Profile) -> pd.DataFrame:
+    """The findings on ``profile``: ``DataFrame(level, site, message, check)``, one row each,
+    empty when nothing is implausible. ``level`` is ``warning`` for every check here."""
+    rows: list[dict[str, Any]] = []
+
+    def warn(check: str, site: str, message: str) -> None:
+        rows.append({"level": "warning", "site": site, "message": message, "check": check})
+
+    lay = profile.layers
+    neu = lay[(lay["kind"] == "neuron") & (lay["neuron_updates"] > 0)]
+    if len(neu) and (neu["spikes_out"] == 0).all():
+        warn("silent_network", "", f"no neuron spiked: all {len(neu)} neuron site(s) have rate "
+             "0, so no spike-driven work is counted; check the input scale, the weights "
+             "(random? calibrated?) and the thresholds")
+    else:
+        for r in neu.itertuples(index=False):
+            rate = r.spikes_out / r.neuron_updates
+            if rate <= SILENT_RATE:
+                warn("silent_layer", r.site, f"neuron site '{r.site}' never spiked (rate 0)")
+            elif rate >= SATURATED_RATE:
+                warn("saturated_layer", r.site, f"neuron site '{r.site}' fires at rate "
+                     f"{rate:.3f} (>= {SATURATED_RATE:g}): nearly every neuron, every step")
+    over = lay[(lay["dense_macs"] > 0) & (lay["acs"] > lay["dense_macs"])]
+    for r in over.itertuples(index=False):
+        warn("acs_above_dense", r.site, f"site '{r.site}' books {r.acs:.4g} ACs, above its "
+             f"{r.dense_macs:.4g} dense MACs: its input holds integer spikes (a value k costs "
+             "k accumulates); CountOptions(integer_spikes='mac') counts them as MACs")
+    for name, n in sorted(profile.unrecognized.items()):
+        warn("no_rule", name, f"op '{name}' ran {n} time(s) and has no count rule: not counted "
+             "(add one with energymodel.counting.rules.set_rule)")
+    info = profile.model_info
+    for name in info.get("uncalibrated_bn", []):
+        warn("uncalibrated", name, f"BatchNorm '{name}' had its initial running statistics "
+             "(mean 0, var 1): the weights look random and uncalibrated; load a checkpoint or "
+             "calibrate (energymodel profile --calibrate)")
+    ran = set(lay.loc[lay["kind"] == "neuron", "layer"])
+    for name in info.get("neurons", []):
+        if name not in ran:
+            warn("neuron_never_ran", name, f"neuron module '{name}' is in the model but never "
+                 "ran (or emitted no spike tensor) while profiled")
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def warning_lines(diag: pd.DataFrame, group_after: int = GROUP_AFTER) -> list[str]:
+    """One ``warning: ...`` line per finding; a check with more than ``group_after`` findings
+    gets one grouped line naming its sites instead."""
+    lines: list[str] = []
+    for check, g in diag.groupby("check", sort=False):
+        if len(g) <= group_after or check not in _LABELS:
+            lines += [f"{lvl}: {msg}" for lvl, msg in zip(g["level"], g["message"])]
+        else:
+            sites = [s for s in g["site"] if s] or ["(model)"]
+            shown = ", ".join(sites[:group_after])
+            more = f", ... ({len(sites) - group_after} more)" if len(sites) > group_after else ""
+            lines.append(f"{g['level'].iloc[0]}: {len(g)} {_LABELS[check]}: {shown}{more}")
+    return lines
+
+
+def seen_timesteps(profile: Profile) -> int | None:
+    """The T the profiler saw on the neurons (largest over neuron sites): a multi-step site's
+    leading dimension (or the ``timesteps`` given), else, for single-step neurons run in a loop,
+    their calls per sample. ``None`` when no neuron ran."""
+    lay = profile.layers
+    neu = lay[lay["kind"] == "neuron"]
+    if not len(neu):
+        return None
+    roots = int(profile.model_info.get("root_calls", 0) or 0)
+    cps = int(profile.model_info.get("calls_per_sample", 1) or 1)
+    best = 0.0
+    for st, calls in zip(neu["timesteps"], neu["calls"]):
+        t = float(st)
+        if t <= 1 and roots > 0:
+            t = max(t, calls * cps / roots)
+        best = max(best, t)
+    return int(round(best)) if best > 0 else None

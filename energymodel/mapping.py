@@ -1,0 +1,367 @@
+"""Hardware cost, an ESTIMATE: does a profiled network fit on a chip, how many cores and chips
+it takes, how long one inference lasts, and the static energy the chips burn meanwhile.
+
+Reads the Profile's columns (never counts) and the hardware profile's optional, cited
+``capacity:``, ``timing:`` and ``power:`` sections (never prices dynamic energy: that is
+:mod:`energymodel.energy`). A chip without those sections gets no mapping, and the notes say
+which check is unavailable; ``cmos45nm`` is a technology, not a chip, and is never mapped.
+
+The rule (deterministic; every assumption is named in ``notes`` next to the numbers)
+------------------------------------------------------------------------------------
+Layers. Every synaptic op site with a weight (``weight_elems > 0``) is one layer, taken in
+execution order as a chain. Per sample and timestep it has ``units = out_elems / T`` output
+neurons (one compartment each: the neuron that integrates the layer's current; neurons fed
+by a residual sum are not counted separately), ``C_out = out_channels`` channels,
+``fan_in = weight_elems / out_channels`` synapses per unit (C_in/groups x kernel) and
+``positions = units / C_out`` output positions (tokens, pixels). Activation x activation
+products (attention) have no fixed synapses and are not mapped on neuromorphic chips;
+analog-input layers (the pixel encoder) run on the chip's host (``flags.host``) and are not
+mapped either. Both are counted in the notes.
+
+Packing one layer (units ordered position-major: a core holds whole positions, all channels of
+a position share their inputs):
+
+1. fan-in split: where ``axons_per_core`` (A) is known and fan_in > A, the inputs are split in
+   ``s = ceil(fan_in / A)`` groups; each group's partial sums need their own neurons
+   (``units x s`` partial-sum neurons), and a combine stage of ``units`` neurons with fan-in
+   ``s`` (packed by the same rule, recursively, each output with its own s inputs) adds them:
+   one more pipeline stage.
+2. units per core ``m = min(neurons_per_core, axon limit, memory limit)``:
+   axon limit ``C_out x floor(A / f)`` (f = fan-in per group; a convolution's neighbouring
+   positions share inputs, which this ignores: an under-estimate of the units per core);
+   memory limit ``floor(M / (f x w))`` with M = ``synaptic_memory_per_core`` and w =
+   ``weight_bits``. With ``weight_sharing``, a kernel used at several positions (a
+   convolution, or a linear layer over several tokens: a 1x1 convolution) is packed
+   channel-major instead: a core holds all positions of the ``floor(M / (f x w))`` kernels it
+   stores once, so the memory limit is ``positions x floor(M / (f x w))`` units.
+   m < 1 (one neuron's synapses exceed a core): the layer does not fit, whatever the chips.
+   ``cores = ceil(units x s / m)``; the limit that set m is the layer's limiting resource.
+3. fan-out: where ``targets_per_neuron`` (F) is known, each input neuron is read by
+   ``r = ceil(C_out / min(m, C_out))`` cores; when r > F it needs r splitter neurons
+   (one copy per reading core), on ``ceil(inputs x r / neurons_per_core)`` extra cores, and one
+   more pipeline stage.
+
+Cores are summed over layers; ``chips = ceil(cores / cores_per_chip)``. ``fits`` is False when
+a layer cannot be placed or more than ``max_chips`` chips are needed (the note then reads "does
+not fit on N chip(s)" and names the limiting resource of the layer that needs the most cores);
+None where the profile lists no capacity. ``memory_bits`` is the synaptic memory the weights
+take at the chip's weight precision (``weight_bits``; synapse headers are not counted).
+
+Latency (one sample, all T timesteps). ``depth`` = pipeline stages (one per mapped layer, plus
+combine and splitter stages).
+  tick-driven (``timing.tick``): ``(T + depth - 1) x tick``;
+  per-op times (``timing.synaptic_op`` ...): one timestep lasts as long as the busiest core's
+  work, ``sops per core x t_sop + units per core x t_neuron`` (t_neuron: active / inactive by
+  the measured firing rate), plus ``barrier_sync`` and one ``tile_hop``; per inference
+  ``(T + depth - 1)`` timesteps. Host I/O and management cores are not modelled;
+  throughput (``timing.synaptic_ops_per_second``, an accelerator without sparsity
+  acceleration): dense synapse-timestep slots / throughput, no pipeline fill.
+
+Static energy: ``(power.static_per_chip x chips + power.static_per_core x cores) x latency``.
+It is added to the dynamic energy in ``mode="full"``; in ``mode="paper"`` (the literature's
+dynamic-only convention) ``total_pj`` stays dynamic and ``static_pj`` is shown beside it.
+``edp`` = total_pj x latency_s (pJ s). Every energy is per sample.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .counting.profile import Profile
+from .hardware import COST_KEYS, COST_UNITS, HardwareProfile
+
+__all__ = ["COST_COLUMNS", "ChipMapping", "cost_value", "map_network", "hardware_cost"]
+
+#: Columns of ``EnergyReport.hardware_cost`` (one row per chip; energies pJ per sample).
+COST_COLUMNS = ["hardware", "cores", "chips", "memory_bits", "fits", "latency_s", "static_pj",
+                "dynamic_pj", "total_pj", "edp", "notes"]
+
+
+def cost_value(hw: HardwareProfile, section: str, key: str, which: str = "nominal") -> Any:
+    """A ``capacity`` / ``timing`` / ``power`` constant in base units (count, bits, s, ops/s,
+    W; a flag as bool), or None where the profile does not list it."""
+    e = (hw.data.get(section) or {}).get(key)
+    if e is None:
+        return None
+    dim = COST_KEYS[section][key]
+    if dim == "flag":
+        return bool(e["value"])
+    v = e["value"] if which == "nominal" else e.get(which, e["value"])
+    return float(v) * COST_UNITS[dim][e["unit"]]
+
+
+@dataclass
+class ChipMapping:
+    """The packing of one network on one chip (see the module docstring for the rule)."""
+
+    hardware: str
+    layers: pd.DataFrame            # one row per mapped layer
+    cores: int | None
+    chips: int | None
+    memory_bits: float
+    fits: bool | None
+    limiting: str
+    depth: int
+    latency_s: float
+    notes: list[str] = field(default_factory=list)
+
+
+def _layers(df: pd.DataFrame, T: int) -> pd.DataFrame:
+    """Weight layers of a per-sample layer table, in execution order, with sizes per timestep."""
+    w = df[(df["kind"] == "synaptic") & (df["weight_elems"] > 0) & (df["out_channels"] > 0)]
+    out = pd.DataFrame({
+        "site": w["site"].to_numpy(),
+        "op": w["op"].astype(str).to_numpy(),
+        "spike_in": w["in_kind"].isin(("binary", "integer")).to_numpy(),
+        "units": (w["out_elems"] / T).to_numpy(),
+        "inputs": (w["in_elems"] / T).to_numpy(),
+        "c_out": w["out_channels"].to_numpy(),
+        "fan_in": (w["weight_elems"] / w["out_channels"]).to_numpy(),
+        "sops_step": (w["acs"] / T).to_numpy(),
+        "dense_step": (w["dense_macs"] / T).to_numpy(),
+    })
+    out["units"] = np.ceil(out["units"] - 1e-9)
+    out["inputs"] = np.ceil(out["inputs"] - 1e-9)
+    return out.reset_index(drop=True)
+
+
+@dataclass
+class _Cap:
+    N: float | None
+    A: float | None
+    M: float | None
+    w: float | None
+    share: bool
+    F: float | None
+
+
+def _pack(units: float, c_out: float, fan_in: float, shareable: bool, cap: _Cap) -> dict[str, Any]:
+    """Pack ``units`` neurons of fan-in ``fan_in`` (one layer, or a combine stage)."""
+    shared = bool(shareable and cap.share)
+    positions = max(1.0, units / c_out)
+    s = math.ceil(fan_in / cap.A) if cap.A and fan_in > cap.A else 1
+    f = math.ceil(fan_in / s)
+    u1 = units * s
+    limits: dict[str, float] = {"neurons per core": cap.N}
+    if cap.A:
+        limits["axons (fan-in) per core"] = c_out * math.floor(cap.A / f)
+    wb = cap.w if cap.w else None
+    if cap.M and wb:
+        kernels = math.floor(cap.M / (f * wb))  # one neuron's (or one shared kernel's) synapses
+        # shared: channel-major, a core holds all positions of the kernels it stores
+        limits["synaptic memory per core"] = kernels * positions if shared and kernels else kernels
+    limiting = min(limits, key=lambda k: limits[k])
+    m = limits[limiting]
+    out: dict[str, Any] = {"split": s, "partial_neurons": u1 if s > 1 else 0.0, "per_core": m,
+                           "limiting": limiting, "placeable": m >= 1}
+    if m < 1:
+        out.update(cores=0, neurons=u1, memory_bits=u1 * f * (wb or 0), depth=1, combine_cores=0)
+        return out
+    cores = math.ceil(u1 / m)
+    per_core_kernels = math.ceil(min(m, u1) / positions) if shared else m
+    mem = (min(cores * per_core_kernels, u1) if shared else u1) * f * (wb or 0.0)
+    out.update(cores=cores, neurons=u1, memory_bits=mem, depth=1, combine_cores=0)
+    if s > 1:  # the combine stage adds the s partial sums of every output unit
+        comb = _pack(units, 1, s, False, cap)  # each output: its own s partial inputs
+        out["cores"] += comb["cores"]
+        out["combine_cores"] = comb["cores"]
+        out["neurons"] += comb["neurons"]
+        out["memory_bits"] += comb["memory_bits"]
+        out["depth"] += comb["depth"]
+        out["placeable"] = out["placeable"] and comb["placeable"]
+    return out
+
+
+def _capacity(hw: HardwareProfile) -> _Cap:
+    return _Cap(
+        N=cost_value(hw, "capacity", "neurons_per_core"),
+        A=cost_value(hw, "capacity", "axons_per_core"),
+        M=cost_value(hw, "capacity", "synaptic_memory_per_core"),
+        w=cost_value(hw, "capacity", "weight_bits"),
+        share=bool(cost_value(hw, "capacity", "weight_sharing")),
+        F=cost_value(hw, "capacity", "targets_per_neuron"),
+    )
+
+
+def map_network(profile: Profile, hw: HardwareProfile, timesteps: int | None = None,
+                max_chips: int = 1) -> ChipMapping:
+    """Pack a profiled network on ``hw`` and estimate its latency per sample (seconds).
+
+    ``timesteps``: T (default: the largest ``timesteps`` of the profile's neuron sites, else 1).
+    A capacity violation is reported (``fits=False`` and a note), never raised."""
+    if max_chips < 1:
+        raise ValueError(f"map_network: max_chips must be >= 1, got {max_chips}")
+    df = profile.per_sample().reset_index(drop=True)
+    if timesteps is None:
+        tcol = df.loc[df["kind"] == "neuron", "timesteps"]
+        timesteps = int(tcol.max()) if len(tcol) and tcol.max() > 0 else 1
+    T = int(timesteps)
+    notes: list[str] = []
+    if hw.kind == "digital":
+        return ChipMapping(hw.name, pd.DataFrame(), None, None, float("nan"), None, "", 0,
+                           float("nan"), [f"{hw.name} is a technology, not a chip: no mapping"])
+    lay = _layers(df, T)
+    neuromorphic = hw.kind == "neuromorphic"
+    n_att = int(((df["kind"] == "attention") & (df["calls"] > 0)).sum())
+    if n_att and neuromorphic:
+        notes.append(f"{n_att} activation x activation site(s) (attention) have no fixed "
+                     "synapses: not mapped")
+    if neuromorphic:
+        hosted = lay[~lay["spike_in"]]
+        if len(hosted):
+            notes.append(f"{len(hosted)} analog-input layer(s) run on the host "
+                         f"({hw.host or 'none declared'}): not mapped")
+        lay = lay[lay["spike_in"]].reset_index(drop=True)
+    cap = _capacity(hw)
+    per_chip = cost_value(hw, "capacity", "cores_per_chip")
+    has_capacity = cap.N is not None and per_chip is not None
+    rows: list[dict[str, Any]] = []
+    if has_capacity:
+        if cap.A is None:
+            notes.append("no cited fan-in limit (axons per core): fan-in split not checked")
+        if cap.M is None or cap.w is None:
+            notes.append("no cited synaptic memory / weight precision: memory not checked")
+        if cap.F is None:
+            notes.append("no cited fan-out limit: splitter neurons not counted")
+        for r in lay.itertuples(index=False):
+            # weights shared across positions: a convolution, or a linear over tokens (1x1 conv)
+            shareable = r.op.startswith("conv") or r.units > r.c_out
+            p = _pack(r.units, r.c_out, r.fan_in, shareable, cap)
+            split_cores, splitters = 0, 0.0
+            if cap.F is not None and p["placeable"]:
+                readers = math.ceil(r.c_out / max(1, min(p["per_core"], r.c_out)))
+                if readers > cap.F:
+                    splitters = r.inputs * readers
+                    split_cores = math.ceil(splitters / cap.N)
+                    p["depth"] += 1
+            rows.append({"site": r.site, "units": r.units, "fan_in": r.fan_in, "split": p["split"],
+                         "partial_neurons": p["partial_neurons"], "splitter_neurons": splitters,
+                         "per_core": p["per_core"], "cores": p["cores"] + split_cores,
+                         "combine_cores": p["combine_cores"], "splitter_cores": split_cores,
+                         "memory_bits": p["memory_bits"], "limiting": p["limiting"],
+                         "placeable": p["placeable"], "depth": p["depth"],
+                         "sops_step": r.sops_step, "dense_step": r.dense_step})
+    else:
+        for r in lay.itertuples(index=False):
+            rows.append({"site": r.site, "units": r.units, "fan_in": r.fan_in, "split": 1,
+                         "partial_neurons": 0.0, "splitter_neurons": 0.0, "per_core": np.nan,
+                         "cores": np.nan, "combine_cores": 0, "splitter_cores": 0,
+                         "memory_bits": r.units * r.fan_in * (cap.w or 0) if cap.w else np.nan,
+                         "limiting": "", "placeable": True, "depth": 1,
+                         "sops_step": r.sops_step, "dense_step": r.dense_step})
+        notes.append("no cited core capacity: cores, chips and fit not checked")
+    layers = pd.DataFrame(rows, columns=["site", "units", "fan_in", "split", "partial_neurons",
+                                         "splitter_neurons", "per_core", "cores",
+                                         "combine_cores", "splitter_cores", "memory_bits",
+                                         "limiting", "placeable", "depth", "sops_step",
+                                         "dense_step"])
+    depth = int(layers["depth"].sum()) if len(layers) else 0
+    memory_bits = float(layers["memory_bits"].sum(min_count=1)) if len(layers) else 0.0
+    cores = chips = None
+    fits: bool | None = None
+    limiting = ""
+    if has_capacity:
+        cores = int(layers["cores"].sum()) if len(layers) else 0
+        chips = math.ceil(cores / per_chip) if cores else 0
+        bad = layers[~layers["placeable"].astype(bool)]
+        if len(bad):
+            fits = False
+            limiting = str(bad["limiting"].iloc[0])
+            notes.append(f"does not fit: one neuron of {bad['site'].iloc[0]} exceeds a core's "
+                         f"{limiting}")
+        else:
+            limiting = str(layers.loc[layers["cores"].idxmax(), "limiting"]) if len(layers) else ""
+            fits = chips <= max_chips
+            if not fits:
+                notes.append(f"does not fit on {max_chips} chip(s): needs {chips} chips "
+                             f"({cores} cores); limiting resource: {limiting}")
+        if (layers["split"] > 1).any():
+            notes.append(f"fan-in split: {int(layers['partial_neurons'].sum())} partial-sum "
+                         "neurons")
+        if layers["splitter_neurons"].sum() > 0:
+            notes.append(f"fan-out: {int(layers['splitter_neurons'].sum())} splitter neurons")
+    latency = _latency(df, hw, layers, T, depth, notes)
+    return ChipMapping(hw.name, layers, cores, chips, memory_bits, fits, limiting, depth,
+                       latency, notes)
+
+
+def _latency(df: pd.DataFrame, hw: HardwareProfile, layers: pd.DataFrame, T: int, depth: int,
+             notes: list[str]) -> float:
+    tick = cost_value(hw, "timing", "tick")
+    t_sop = cost_value(hw, "timing", "synaptic_op")
+    rate = cost_value(hw, "timing", "synaptic_ops_per_second")
+    if not len(layers):
+        notes.append("no layer mapped on the chip: latency not estimated")
+        return float("nan")
+    if tick is not None:
+        notes.append(f"latency: (T + {depth} stages - 1) ticks of {tick * 1e3:g} ms")
+        return (T + max(depth, 1) - 1) * tick
+    if t_sop is not None and len(layers) and layers["cores"].notna().all():
+        neu = df[df["kind"] == "neuron"]
+        upd = float(neu["neuron_updates"].sum())
+        fire = float(neu["spikes_out"].sum()) / upd if upd > 0 else 0.0
+        t_act = cost_value(hw, "timing", "neuron_update_active")
+        t_in = cost_value(hw, "timing", "neuron_update_inactive")
+        t_act = t_act if t_act is not None else (t_in or 0.0)
+        t_in = t_in if t_in is not None else t_act
+        t_nu = fire * t_act + (1.0 - fire) * t_in
+        cores = layers["cores"] - layers["combine_cores"] - layers["splitter_cores"]
+        cores = cores.where(cores > 0, 1)
+        work = layers["sops_step"] / cores * t_sop + np.minimum(layers["per_core"],
+                                                                layers["units"]) * t_nu
+        sync = cost_value(hw, "timing", "barrier_sync") or 0.0
+        hop = cost_value(hw, "timing", "tile_hop") or 0.0
+        step = float(work.max()) + sync + hop
+        notes.append(f"latency: (T + {depth} stages - 1) steps of {step * 1e9:.4g} ns (busiest "
+                     "core + barrier sync + one hop); host I/O not modelled")
+        return (T + max(depth, 1) - 1) * step
+    if rate is not None:
+        slots = float(layers["dense_step"].sum()) * T
+        notes.append("latency: dense synapse-timestep slots / throughput (no sparsity "
+                     "acceleration)")
+        return slots / rate
+    notes.append("no cited timing: latency unavailable")
+    return float("nan")
+
+
+def hardware_cost(profile: Profile, hardware: Sequence[HardwareProfile],
+                  dynamic_pj: Mapping[str, float], mode: str = "paper",
+                  timesteps: int | None = None, max_chips: int = 1) -> pd.DataFrame:
+    """The hardware-cost table: one row per chip (:data:`COST_COLUMNS`), energies in pJ per
+    sample, latency in seconds per sample, ``edp`` in pJ s. ``dynamic_pj``: each chip's
+    dynamic energy per sample from the energy report. ``mode="full"`` adds the static energy
+    to ``total_pj``; ``"paper"`` keeps ``total_pj`` dynamic and shows ``static_pj`` beside it."""
+    rows = []
+    for hw in hardware:
+        mp = map_network(profile, hw, timesteps, max_chips)
+        notes = ["estimate"] + list(mp.notes)
+        dyn = float(dynamic_pj.get(hw.name, float("nan")))
+        p_chip = cost_value(hw, "power", "static_per_chip")
+        p_core = cost_value(hw, "power", "static_per_core")
+        static = float("nan")
+        if hw.kind == "digital":
+            pass
+        elif p_chip is None and p_core is None:
+            notes.append("no cited static power: static energy unavailable"
+                         + (" (an all-in profile's per-op energy already holds it)"
+                            if hw.all_in and hw.kind == "fpga" else ""))
+        elif (p_chip is not None and mp.chips is None) or (p_core is not None and mp.cores is None):
+            notes.append("static power needs the chip/core count: static energy unavailable")
+        elif not math.isnan(mp.latency_s):
+            watts = (p_chip or 0.0) * (mp.chips or 0) + (p_core or 0.0) * (mp.cores or 0)
+            static = watts * mp.latency_s * 1e12
+        total = dyn
+        if mode == "full" and not math.isnan(static):
+            total = dyn + static
+        elif mode == "paper" and not math.isnan(static):
+            notes.append("paper convention: static shown, not added")
+        rows.append({"hardware": hw.name, "cores": mp.cores, "chips": mp.chips,
+                     "memory_bits": mp.memory_bits, "fits": mp.fits, "latency_s": mp.latency_s,
+                     "static_pj": static, "dynamic_pj": dyn, "total_pj": total,
+                     "edp": total * mp.latency_s, "notes": "; ".join(notes)})
+    return pd.DataFrame(rows, columns=COST_COLUMNS)

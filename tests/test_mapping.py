@@ -1,0 +1,328 @@
+"""Hardware cost (energymodel.mapping): core counts computed by hand from the chips' cited
+limits, monotonicity, capacity violations reported (never raised), latency and static energy
+by hand, and the validator catching bad capacity / timing / power sections."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import torch.nn as nn
+
+import energymodel as em
+from energymodel import mapping
+from energymodel.counting.columns import COUNT_COLUMNS, STATIC_COLUMNS
+from energymodel.counting.profile import Profile
+from energymodel.hardware import load_hardware, load_hardware_text, validate_hardware_text
+from energymodel.neurons import LIF
+
+REPO = Path(__file__).resolve().parent.parent
+TN, LOIHI = load_hardware("truenorth"), load_hardware("loihi")
+
+
+class Chain(nn.Module):
+    """Linear layers, each followed by a multi-step LIF: input [T, B, n] spikes."""
+
+    def __init__(self, sizes: list[int]) -> None:
+        super().__init__()
+        self.fc = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.lif = nn.ModuleList(LIF() for _ in sizes[1:])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for f, n in zip(self.fc, self.lif):
+            x = n(f(x))
+        return x
+
+
+def chain_profile(sizes: list[int], T: int = 4, rate: float = 0.2, seed: int = 0) -> Profile:
+    torch.manual_seed(seed)
+    x = (torch.rand(T, 1, sizes[0]) < rate).float()
+    return em.profile(Chain(sizes), x, batch_dim=1, timesteps=T)
+
+
+def make_profile(rows: list[dict], samples: int = 1) -> Profile:
+    full = []
+    for i, r in enumerate(rows):
+        d = {c: 0.0 for c in list(COUNT_COLUMNS) + list(STATIC_COLUMNS)}
+        d.update(site=f"s{i}", layer=f"l{i}", module_type="X", op="linear", kind="synaptic",
+                 calls=1, in_spike_calls=1, in_binary_calls=1, in_elems=1, in_nnz=1)
+        d.update(r)
+        full.append(d)
+    return Profile(pd.DataFrame(full), samples=samples)
+
+
+# ----------------------------------------------------------------------------- by hand
+def test_linear_512_256_on_truenorth_needs_fan_in_split():
+    # 512 inputs > 256 axons per core: two input groups, each a core of 256 partial-sum
+    # neurons (one per output); the 256 outputs each add 2 partials: 512 axons -> 2 cores.
+    m = mapping.map_network(chain_profile([512, 256]), TN)
+    assert m.cores == 4 and m.cores >= 2
+    assert m.chips == 1 and m.fits is True
+    row = m.layers.iloc[0]
+    assert row["split"] == 2 and row["partial_neurons"] == 512 and row["combine_cores"] == 2
+    assert m.depth == 2  # partial stage + combine stage
+    assert m.memory_bits == 256 * 512 * 1 + 256 * 2 * 1  # binary crossbar bits
+
+
+def test_linear_fitting_one_truenorth_core():
+    m = mapping.map_network(chain_profile([200, 256]), TN)
+    assert m.cores == 1 and m.layers.iloc[0]["split"] == 1 and m.depth == 1
+
+
+def test_2048_neurons_need_two_loihi_cores():
+    # 1,024 compartments per core; 64 x 8-bit weights per neuron = 512 bits, so memory
+    # allows 2,048 per core: the neuron limit binds.
+    m = mapping.map_network(chain_profile([64, 2048]), LOIHI)
+    assert m.cores == 2 and m.cores >= 2
+    assert m.layers.iloc[0]["limiting"] == "neurons per core"
+    assert m.memory_bits == 2048 * 64 * 8
+
+
+def test_loihi_memory_limit_binds_for_wide_fan_in():
+    # 4096 inputs x 8 bits = 32768 bits per neuron; 128 KiB = 1,048,576 bits -> 32 per core
+    m = mapping.map_network(chain_profile([4096, 256], rate=0.05), LOIHI)
+    assert m.layers.iloc[0]["per_core"] == 32
+    assert m.cores == 8
+    assert m.layers.iloc[0]["limiting"] == "synaptic memory per core"
+
+
+def test_truenorth_fan_out_needs_splitters():
+    # 100 inputs, 600 outputs: 3 cores each read every input; a TrueNorth neuron reaches one
+    # axon, so each input needs 3 splitter copies (300 neurons, 2 cores), one more stage.
+    m = mapping.map_network(chain_profile([100, 600]), TN)
+    row = m.layers.iloc[0]
+    assert row["splitter_neurons"] == 300 and row["splitter_cores"] == 2
+    assert m.cores == 3 + 2 and m.depth == 2
+
+
+def test_conv_weight_sharing_stores_each_kernel_once_per_core():
+    # conv 8 -> 16 channels, 3x3, 32x32 outputs: 16384 units of fan-in 72
+    rows = [dict(op="conv2d", out_elems=16384 * 2, in_elems=8 * 34 * 34 * 2, weight_elems=16 * 72,
+                 out_channels=16, kernel_elems=9, acs=1000),
+            dict(op="lif", kind="neuron", timesteps=2, neuron_updates=16384 * 2, spikes_out=100)]
+    prof = make_profile(rows)
+    shared = mapping.map_network(prof, LOIHI)
+    text = (REPO / "hwprofiles" / "loihi.yaml").read_text()
+    no_share = load_hardware_text(text.replace("    value: true\n    unit: flag",
+                                               "    value: false\n    unit: flag"), "x.yaml")
+    plain = mapping.map_network(prof, no_share)
+    assert shared.cores == plain.cores == 16
+    assert shared.memory_bits == 16 * 72 * 8   # channel-major: each core one channel's kernel
+    assert plain.memory_bits == 16384 * 72 * 8             # every neuron its own synapses
+
+
+# ----------------------------------------------------------------------------- monotonic
+@pytest.mark.parametrize("hw", ["truenorth", "loihi"])
+def test_bigger_model_more_cores(hw):
+    small = mapping.map_network(chain_profile([256, 256]), load_hardware(hw))
+    big = mapping.map_network(chain_profile([256, 2048, 2048]), load_hardware(hw))
+    assert big.cores > small.cores
+
+
+def test_doubling_T_doubles_latency_on_a_tick_machine():
+    a = mapping.map_network(chain_profile([128, 64], T=4), TN)
+    b = mapping.map_network(chain_profile([128, 64], T=8), TN)
+    assert a.depth == b.depth == 1
+    assert a.latency_s == pytest.approx(4e-3) and b.latency_s == pytest.approx(2 * a.latency_s)
+    # with pipeline fill (2 stages) the per-timestep part still doubles
+    c = mapping.map_network(chain_profile([512, 64], T=4), TN)
+    d = mapping.map_network(chain_profile([512, 64], T=8), TN)
+    assert d.latency_s - c.latency_s == pytest.approx(4e-3)
+    assert c.latency_s == pytest.approx((4 + 2 - 1) * 1e-3)
+
+
+# ----------------------------------------------------------------------------- violations
+def test_capacity_violation_is_reported_not_raised():
+    # 3 million neurons of fan-in 100: 11,719 TrueNorth cores > 4,096 on one chip, plus the
+    # splitters: each of the 100 inputs feeds ceil(1000 / 256) = 4 cores -> 400 neurons, 2 cores
+    prof = make_profile([dict(out_elems=3_000_000, in_elems=100, weight_elems=100 * 1000,
+                              out_channels=1000, acs=10)])
+    rep = em.estimate(prof, ["truenorth", "loihi"], mode="full")
+    tn = rep.hardware_cost.set_index("hardware").loc["truenorth"]
+    assert tn["fits"] is False or tn["fits"] == False  # noqa: E712
+    assert tn["cores"] == math.ceil(3_000_000 / 256) + 2 and tn["chips"] == 3
+    assert "does not fit on 1 chip(s)" in tn["notes"] and "neurons per core" in tn["notes"]
+    more = mapping.map_network(prof, TN, max_chips=3)
+    assert more.fits is True
+
+
+def test_one_neuron_larger_than_a_core_never_fits():
+    prof = make_profile([dict(out_elems=10, in_elems=200_000, weight_elems=200_000 * 10,
+                              out_channels=10, acs=10)])
+    m = mapping.map_network(prof, LOIHI, max_chips=1000)
+    assert m.fits is False and m.limiting == "synaptic memory per core"
+    assert any("exceeds a core's synaptic memory per core" in n for n in m.notes)
+
+
+# ----------------------------------------------------------------------------- latency, static
+def test_loihi_latency_and_static_by_hand():
+    prof = chain_profile([64, 2048], T=4)
+    rep = em.estimate(prof, ["loihi"], mode="full")
+    row = rep.hardware_cost.iloc[0]
+    lay = prof.per_sample()
+    sops = float(lay.loc[lay["kind"] == "synaptic", "acs"].iloc[0]) / 4
+    neu = lay[lay["kind"] == "neuron"].iloc[0]
+    fire = neu["spikes_out"] / neu["neuron_updates"]
+    t_nu = fire * 8.4e-9 + (1 - fire) * 5.3e-9
+    step = sops / 2 * 3.5e-9 + 1024 * t_nu + 465e-9 + 4.1e-9   # 2 cores share the work
+    assert row["latency_s"] == pytest.approx(4 * step)
+    assert row["static_pj"] == pytest.approx(0.029 * 1 * 4 * step * 1e12)
+    assert row["total_pj"] == pytest.approx(row["dynamic_pj"] + row["static_pj"])
+    assert row["dynamic_pj"] == pytest.approx(rep.totals.iloc[0]["total_pj"])
+    assert row["edp"] == pytest.approx(row["total_pj"] * row["latency_s"])
+    paper = em.estimate(prof, ["loihi"], mode="paper").hardware_cost.iloc[0]
+    assert paper["total_pj"] == paper["dynamic_pj"] and paper["static_pj"] > 0
+    assert "static shown, not added" in paper["notes"]
+
+
+def test_fpga_latency_is_dense_slots_over_throughput():
+    prof = chain_profile([128, 64], T=4)
+    row = em.estimate(prof, ["fpga"]).hardware_cost.iloc[0]
+    assert row["latency_s"] == pytest.approx(4 * 128 * 64 / 1448e9)
+    assert pd.isna(row["static_pj"]) and "static energy unavailable" in row["notes"]
+    assert pd.isna(row["cores"]) and "fit not checked" in row["notes"]
+
+
+def test_technology_and_unavailable_checks_are_named():
+    rep = em.estimate(chain_profile([64, 32]), ["cmos45nm", "truenorth", "loihi"])
+    t = rep.hardware_cost.set_index("hardware")
+    assert "technology, not a chip" in t.loc["cmos45nm", "notes"]
+    assert "no cited static power" in t.loc["truenorth", "notes"]
+    assert "fan-in split not checked" in t.loc["loihi", "notes"]
+    assert list(rep.hardware_cost.columns) == mapping.COST_COLUMNS
+    assert "Hardware cost (estimate" in rep.to_markdown()
+    assert "hardware_cost" in rep.to_json()
+
+
+def test_analog_input_layers_run_on_the_host():
+    prof = make_profile([dict(in_spike_calls=0, in_binary_calls=0, out_elems=256,
+                              in_elems=64, weight_elems=64 * 256, out_channels=256, macs=1)])
+    m = mapping.map_network(prof, TN)
+    assert m.cores == 0 and any("run on the host" in n for n in m.notes)
+
+
+# ----------------------------------------------------------------------------- validation
+_BAD = {
+    "unknown key": ("capacity:\n  cores_per_chip:\n    value: 4\n    unit: cores\n"
+                    "    citation: \"merolla2014\"\n  lanes:\n    value: 1\n    unit: cores\n"
+                    "    citation: \"merolla2014\"\n", "capacity.lanes"),
+    "wrong unit": ("timing:\n  tick:\n    value: 1\n    unit: pJ\n    citation: \"merolla2014\"\n",
+                   "timing.tick.unit"),
+    "no source": ("power:\n  static_per_chip:\n    value: 1\n    unit: mW\n"
+                  "    citation: \"somebody 2020\"\n", "power.static_per_chip.citation"),
+    "not positive": ("capacity:\n  neurons_per_core:\n    value: 0\n    unit: neurons\n"
+                     "    citation: \"merolla2014\"\n", "capacity.neurons_per_core.value"),
+    "flag not bool": ("capacity:\n  weight_sharing:\n    value: 1\n    unit: flag\n"
+                      "    citation: \"merolla2014\"\n", "capacity.weight_sharing.value"),
+    "missing citation": ("timing:\n  tick:\n    value: 1\n    unit: ms\n", "timing.tick.citation"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BAD))
+def test_validator_catches_bad_cost_sections(case):
+    base = (REPO / "hwprofiles" / "truenorth.yaml").read_text()
+    base = base.split("\n# Hardware cost")[0] + "\n"
+    extra, field = _BAD[case]
+    fields = {p.field for p in validate_hardware_text(base + extra, "bad.yaml")}
+    assert field in fields, fields
+
+
+def test_hw_validate_cli_rejects_a_bad_cost_section(tmp_path):
+    base = (REPO / "hwprofiles" / "truenorth.yaml").read_text().split("\n# Hardware cost")[0]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(base + "\n" + _BAD["wrong unit"][0])
+    r = subprocess.run([sys.executable, "-m", "energymodel", "hw", "validate", str(bad)],
+                       capture_output=True, text=True, cwd=REPO)
+    assert r.returncode != 0 and "timing.tick.unit" in (r.stdout + r.stderr)
+
+
+# ----------------------------------------------------------------------------- measurement
+#: Blouw, Choo, Hunsberger, Eliasmith, "Benchmarking keyword spotting efficiency on
+#: neuromorphic hardware", NICE 2019, arXiv:1812.01739, Table 1, row Loihi: idle 0.029 W,
+#: running 0.110 W, dynamic 0.081 W, 296 inferences/s, 0.00027 J per inference (dynamic).
+BLOUW_LOIHI = dict(idle_w=0.029, running_w=0.110, dynamic_w=0.081, inf_per_s=296.0,
+                   dynamic_j_per_inf=0.00027)
+
+
+class KeywordSpotter(nn.Module):
+    """Blouw et al.'s keyword spotter at its published size, as in nengo-loihi's example
+    (docs/examples/keyword-spotting.ipynb): 390 inputs, two LIF layers of 256, 29 outputs;
+    one inference = one frame presented for 10 timesteps of 1 ms (p_time = 10, dt = 0.001)."""
+
+    def __init__(self, weight: float = 0.1) -> None:
+        super().__init__()
+        self.fc1, self.lif1 = nn.Linear(390, 256), LIF()
+        self.fc2, self.lif2 = nn.Linear(256, 256), LIF()
+        self.out = nn.Linear(256, 29)
+        for fc in (self.fc1, self.fc2, self.out):  # every neuron fires every step: an upper bound
+            nn.init.constant_(fc.weight, weight)
+            nn.init.zeros_(fc.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.lif2(self.fc2(self.lif1(self.fc1(x)))))
+
+
+def keyword_spotter_estimate():
+    T = 10
+    prof = em.profile(KeywordSpotter(), torch.ones(T, 1, 390), batch_dim=1, timesteps=T)
+    return prof, em.estimate(prof, ["loihi"], mode="full")
+
+
+def test_blouw2019_keyword_spotter_on_loihi():
+    prof, rep = keyword_spotter_estimate()
+    rates = prof.layers.set_index("site")["out_rate"]
+    assert rates["lif1:lif#0"] == 1.0 and rates["lif2:lif#0"] == 1.0   # the most activity
+    cost = rep.hardware_cost.iloc[0]
+    # the input is fed as spikes (all ones), so all three layers sit on the chip. By hand:
+    # fc1 256 neurons x 390 x 8 bits = 798,720 bits <= 1 Mbit -> 1 core; fc2 -> 1; out -> 1
+    assert cost["cores"] == 3 and cost["chips"] == 1 and cost["fits"] == True  # noqa: E712
+    on_chip_pj = float(rep.totals.iloc[0]["total_pj"])
+    assert cost["dynamic_pj"] == pytest.approx(on_chip_pj)
+    # by hand: SOPs 10 x (390 x 256 + 256 x 256 + 256 x 29) x 23.6 pJ; 10 x 512 active
+    # updates x 81 pJ; 10 x 512 spikes x (1.7 + 3.0) pJ
+    hand = 10 * (390 * 256 + 256 * 256 + 256 * 29) * 23.6 + 10 * 512 * 81 + 10 * 512 * 4.7
+    assert on_chip_pj == pytest.approx(hand)
+    # Against the measurement (Blouw et al. publish no firing rates: this is the most
+    # activity the network can have, so our dynamic energy is an upper bound):
+    measured_s = 1 / BLOUW_LOIHI["inf_per_s"]                                  # 3.38 ms
+    measured_total_pj = BLOUW_LOIHI["running_w"] / BLOUW_LOIHI["inf_per_s"] * 1e12  # 372 uJ
+    measured_dyn_pj = BLOUW_LOIHI["dynamic_j_per_inf"] * 1e12                     # 270 uJ
+    # latency: 12 steps (T = 10 + 3 stages - 1) of the busiest core (fc1: 99,840 synaptic
+    # ops x 3.5 ns) -> 4.2 ms against 3.38 ms measured: within 2x
+    assert 0.5 < measured_s / cost["latency_s"] < 2.0
+    # total energy per inference (dynamic + 29 mW idle x our latency): 164 uJ against 372 uJ
+    # (running power / inference rate): 2.3x under, just outside the 2x goal
+    assert 2.0 < measured_total_pj / cost["total_pj"] < 3.0
+    # dynamic alone: 41 uJ against 270 uJ, 6.6x under. The measured dynamic power (81 mW) holds
+    # what we do not model: the embedded x86 cores and the host-chip link that feed 390 inputs
+    # every step, and the per-timestep management; Table 2's figures are pre-silicon minima.
+    assert 5.0 < measured_dyn_pj / cost["dynamic_pj"] < 8.0
+
+
+def test_cli_profile_prints_and_writes_the_hardware_cost(tmp_path):
+    from typer.testing import CliRunner
+
+    from energymodel.cli import app
+
+    out = tmp_path / "r.md"
+    r = CliRunner().invoke(app, ["profile", "sdt-1-64-tiny", "--hw", "loihi", "--hw", "truenorth",
+                                 "--timesteps", "2", "--no-layers", "--out", str(out)],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    text = r.output.split("hardware cost, per sample")[1]
+    # drawn by the terminal renderer: human headers, one energy unit named in them
+    assert "Latency" in text and "loihi" in text and "truenorth" in text
+    assert "EDP" in text and "latency_ms" not in text and "_pj" not in text
+    assert "truenorth: estimate;" in text
+    assert "Hardware cost (estimate" in out.read_text()
+
+
+
+def test_max_chips_below_one_is_refused():
+    with pytest.raises(ValueError, match="max_chips"):
+        mapping.map_network(chain_profile([64, 32]), LOIHI, max_chips=0)
