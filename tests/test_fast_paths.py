@@ -228,3 +228,56 @@ def test_a_transposed_view_of_a_scanned_tensor_is_read_in_its_own_layout():
         prof = em.profile(net, (x,), batch_dim=None, options=CountOptions(verify=verify))
         mm = prof.layers.query("op == 'matmul'")
         assert float(mm["acs"].sum()) == expect
+
+
+def test_claimed_single_step_neuron_books_state_changes_by_hand():
+    """The summed-only path of a claimed neuron (snntorch Leaky, one step per call) books the
+    same spikes and membrane changes as a hand loop: every neuron on a sample's first step,
+    then the elements whose membrane changed (NeuroBench's MembraneUpdates)."""
+    snn = pytest.importorskip("snntorch")
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(6, 10)
+            self.lif = snn.Leaky(beta=0.5, init_hidden=True)
+
+        def forward(self, x):
+            return self.lif(self.fc(x))
+
+    torch.manual_seed(0)
+    net, T = Net(), 4
+    xs = torch.rand(T, 3, 6) * 2
+    xs[:, :, :3] = 0  # some neurons never move: changes < updates
+    with torch.no_grad():
+        net.fc.bias.zero_()
+        net.fc.weight[:5] = 0  # neurons 0-4 see no input: their membrane stays 0
+        # by hand: spikes and changed membranes per step, from the reset state
+        net.lif.reset_mem()
+        spikes, changes, prev = 0.0, 0.0, None
+        for t in range(T):
+            s = net(xs[t])
+            spikes += float(s.sum())
+            mem = net.lif.mem.clone()
+            changes += s.numel() if prev is None else float((mem != prev).sum())
+            prev = mem
+    assert 0 < changes < T * 30 and spikes > 0
+    got = {}
+    for verify in (False, True):
+        with em.Profiler(net, batch_dim=0, calls_per_sample=T,
+                         options=CountOptions(verify=verify)) as p:
+            with torch.no_grad():
+                for t in range(T):
+                    net(xs[t])
+        prof = p.result()
+        # model_info and model_stats are there before the deferred tables are built
+        assert "_raw" not in prof.__dict__ and prof.model_info["root_calls"] == T
+        assert prof.model_info["neurons"] == ["lif"] and prof.model_stats
+        back = em.Profile.from_dict(prof.to_dict())
+        assert back.model_info == prof.model_info and back.model_stats == prof.model_stats
+        row = prof.layers.set_index("layer").loc["lif"]
+        got[verify] = row
+        assert row["spikes_out"] == spikes and row["out_nnz"] == spikes
+        assert row["state_changes"] == changes
+        assert row["neuron_updates"] == T * 30
+    pd.testing.assert_series_equal(got[False], got[True], check_exact=True)
