@@ -384,13 +384,19 @@ def conv_rule(ctx, args, kwargs, out):
         nb_pairs = nnz * kprod * per_group
         nb_dense = dense
     else:
-        t = X.event_sums((0, 1), _NNZ_OPTIONS)
-        for d in range(nd):
-            f = conv_fanout(in_sp[d], ksz[d], stride_l[d], pad_l[d], dil_l[d], out_sp[d], x.device)
-            shape = [1] * nd
-            shape[d] = in_sp[d]
-            t = t * f.view(shape)
-        nb_pairs = t.sum() * per_group
+        fb = X.flag("binary")
+        if ctx.options.integer_spikes == "mac" or (not isinstance(fb, torch.Tensor) and fb == 1.0):
+            # the event sums above already count each non-zero once (0 / 1 values, or 'mac'):
+            # the same numbers, without a second pass over the input
+            nb_pairs = reach * per_group
+        else:
+            t = X.event_sums((0, 1), _NNZ_OPTIONS)
+            for d in range(nd):
+                f = conv_fanout(in_sp[d], ksz[d], stride_l[d], pad_l[d], dil_l[d], out_sp[d], x.device)
+                shape = [1] * nd
+                shape[d] = in_sp[d]
+                t = t * f.view(shape)
+            nb_pairs = t.sum() * per_group
         nb_dense = nb * c_in * per_group * _prod(
             _fanout_total(in_sp[d], ksz[d], stride_l[d], pad_l[d], dil_l[d], out_sp[d])
             for d in range(nd)
