@@ -36,6 +36,17 @@ adapter before every sample).
 
 Read-out nodes that emit a potential instead of spikes (spikingjelly's ``NonSpiking*``) are not
 neurons here: their arithmetic is counted op by op.
+
+Binary by construction: an adapter may answer ``binary(module) -> True`` when the module's spike
+output can only hold 0 and 1 (a Heaviside step on the membrane). The profiler then takes only
+the output's sum per timestep (non-zeros = sum for 0 / 1) instead of the full binary / integer /
+analog scan. Claimed for our ``LIF``; spikingjelly's ``IFNode``, ``LIFNode``,
+``ParametricLIFNode``, ``QIFNode``, ``EIFNode``, ``IzhikevichNode`` (and the old
+``MultiStep*`` forms) whose surrogate is one of spikingjelly's own in spiking mode; snntorch's
+``Leaky``, ``Synaptic``, ``RLeaky``, ``RSynaptic``, ``Lapicque``, ``Alpha`` with one of
+snntorch's own surrogates and ``graded_spikes_factor == 1``. Never for subclasses, ternary or
+graded neurons, or the behavioural fallback. ``CountOptions(verify=True)`` scans in full and
+raises when a claimed neuron emits anything but 0 and 1.
 """
 
 from __future__ import annotations
@@ -118,6 +129,9 @@ class NeuronAdapter:
         timesteps: (module, inputs, spike tensor) -> T when one call covers T steps along the
             leading dim, else ``None``.
         reset: module -> None, clears its state between samples (``None``: not resettable).
+        binary: module -> whether its spike output holds only 0 and 1 by construction (asked
+            once per module and profiling session; ``None``: never claimed). A wrong ``True``
+            makes counts wrong: ``CountOptions(verify=True)`` checks it.
         state: module -> its membrane-potential tensor now (``None``: none held); compared
             before and after a single-step call for NeuroBench's MembraneUpdates.
     """
@@ -128,6 +142,7 @@ class NeuronAdapter:
     spikes: Callable[[Any], torch.Tensor | None] = _first_tensor
     timesteps: Callable[[nn.Module, tuple, torch.Tensor], int | None] = _multistep_from_step_mode
     reset: Callable[[nn.Module], None] | None = None
+    binary: Callable[[nn.Module], bool] | None = None
     state: Callable[[nn.Module], torch.Tensor | None] = _membrane
 
 
@@ -170,6 +185,31 @@ def _sj_timesteps(m: nn.Module, inputs: tuple, output: torch.Tensor) -> int | No
     return _multistep_from_step_mode(m, inputs, output)
 
 
+#: spikingjelly neurons whose output is ``surrogate_function(v - v_threshold)`` (Heaviside in
+#: spiking mode), read in spikingjelly 2.0.0 ``activation_based/neuron/*.py`` and 0.0.0.0.14
+#: ``clock_driven/neuron.py``; the same class names in both generations
+_SJ_HEAVISIDE = (
+    "IFNode", "LIFNode", "ParametricLIFNode", "QIFNode", "EIFNode", "IzhikevichNode",
+    "MultiStepIFNode", "MultiStepLIFNode", "MultiStepParametricLIFNode",
+)
+
+
+def _sj_binary(package: str) -> Callable[[nn.Module], bool]:
+    """Exact class (no subclass) in the list above, with one of spikingjelly's own surrogate
+    functions in spiking mode (``spiking=False`` fires the primitive function: analog)."""
+
+    def binary(m: nn.Module) -> bool:
+        sg = getattr(m, "surrogate_function", None)
+        return (
+            type(m).__name__ in _SJ_HEAVISIDE
+            and _module_path(m).startswith(package)
+            and type(sg).__module__ == f"{package}.surrogate"
+            and getattr(sg, "spiking", False) is True
+        )
+
+    return binary
+
+
 def _sj_reset(m: nn.Module) -> None:
     # MemoryModule.reset (both API generations) restores every registered memory (v, v_seq...)
     reset = getattr(m, "reset", None)
@@ -201,6 +241,26 @@ def _snn_timesteps(m: nn.Module, inputs: tuple, output: torch.Tensor) -> int | N
     return None
 
 
+#: snntorch neurons whose output is ``fire(mem)``: ``spike_grad(mem - threshold)`` (Heaviside
+#: forward in every ``snntorch.surrogate`` function) times ``graded_spikes_factor``
+#: (snntorch 1.0.0 ``_neurons/neurons.py``, ``SpikingNeuron.fire``)
+_SNN_HEAVISIDE = ("Leaky", "Synaptic", "RLeaky", "RSynaptic", "Lapicque", "Alpha")
+
+
+def _snn_binary(m: nn.Module) -> bool:
+    if type(m).__name__ not in _SNN_HEAVISIDE or getattr(m, "inhibition", False):
+        return False
+    sg = getattr(m, "spike_grad", None)
+    if not (getattr(sg, "__module__", None) == "snntorch.surrogate"
+            or getattr(sg, "__name__", None) == "_surrogate_bypass"):
+        return False
+    g = getattr(m, "graded_spikes_factor", 1.0)
+    if isinstance(g, torch.Tensor):
+        # a buffer, read once per profiling session (a host read, never per call)
+        return g.numel() == 1 and float(g.detach().cpu()) == 1.0
+    return g == 1.0
+
+
 def _snn_reset(m: nn.Module) -> None:
     """snntorch 1.x: ``reset_mem()`` zeroes every hidden state (mem, syn, spk...); it replaces
     the deprecated ``init_leaky()`` / ``init_synaptic()``, which in older releases returned fresh
@@ -221,17 +281,21 @@ NEURON_ADAPTERS: list[NeuronAdapter] = [
         name="energymodel",
         matches=lambda m: _module_path(m) == "energymodel.neurons",
         reset=_call_reset,
+        # LIF fires (h - v_threshold >= 0).to(dtype): 0 or 1 (energymodel/neurons.py)
+        binary=lambda m: type(m).__name__ == "LIF",
     ),
     NeuronAdapter(
         name="spikingjelly.activation_based",
         matches=lambda m: _sj_node(m, "spikingjelly.activation_based"),
         timesteps=_sj_timesteps,
         reset=_sj_reset,
+        binary=_sj_binary("spikingjelly.activation_based"),
     ),
     NeuronAdapter(
         name="spikingjelly.clock_driven",
         matches=lambda m: _sj_node(m, "spikingjelly.clock_driven"),
         reset=_sj_reset,
+        binary=_sj_binary("spikingjelly.clock_driven"),
     ),
     NeuronAdapter(
         name="spikingjelly (other)",
@@ -246,6 +310,7 @@ NEURON_ADAPTERS: list[NeuronAdapter] = [
         spikes=_snn_spikes,
         timesteps=_snn_timesteps,
         reset=_snn_reset,
+        binary=_snn_binary,
     ),
     NeuronAdapter(
         name="stateful (behavioural fallback)",

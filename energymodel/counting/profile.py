@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -92,6 +92,40 @@ class Profile:
         self._batch_rates = batch_rates
         self.model_stats: dict[str, float] | None = dict(model_stats) if model_stats else None
         self.model_info: dict[str, Any] = dict(model_info or {})
+
+    _TABLES = ("_raw", "_steps", "_batch_rates")
+
+    @classmethod
+    def deferred(
+        cls,
+        build: "Callable[[], tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]]",
+        samples: int,
+        unrecognized: dict[str, int] | None = None,
+        model_stats: dict[str, float] | None = None,
+        model_info: dict[str, Any] | None = None,
+    ) -> "Profile":
+        """A Profile whose tables ``(raw, steps, batch_rates)`` are made by ``build()`` when
+        first read (checked as :class:`Profile` checks them). ``samples``, ``unrecognized``,
+        ``model_stats`` and ``model_info`` are known at once."""
+        self = cls.__new__(cls)
+        self.samples = int(samples)
+        self.unrecognized = dict(unrecognized or {})
+        self.model_stats = dict(model_stats) if model_stats else None
+        self.model_info = dict(model_info or {})
+        self._build = build
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached for attributes not set: the tables of a deferred profile
+        if name in Profile._TABLES:
+            build = self.__dict__.pop("_build", None)
+            if build is not None:
+                raw, steps, br = build()
+                samples, unrec = self.samples, self.unrecognized
+                Profile.__init__(self, raw, samples, steps, unrec, br,
+                                 model_stats=self.model_stats, model_info=self.model_info)
+                return getattr(self, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # ----------------------------------------------------------------- views
     @property

@@ -22,7 +22,7 @@ from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatc
 
 from .columns import COUNT_COLUMNS, ID_COLUMNS, STATIC_COLUMNS
 from .neurons import NeuronAdapter, find_adapter
-from .operands import F64, CountOptions, exact_sum, exact_sum_dims
+from .operands import F64, HOST_DEVICES, CountOptions, exact_sum, exact_sum_dims
 from .profile import Profile
 from .rules import IGNORED_OPS, OpCount, RuleContext, rule_for
 
@@ -63,18 +63,25 @@ class _Site:
         self.static: dict[str, float] = {}
         self.acc: torch.Tensor | None = None
         self.steps_T = 0
-        self.step_spikes: torch.Tensor | None = None
+        self.step_spikes: torch.Tensor | list[float] | None = None  # list: host device
         self.step_updates: list[float] = []
         self.sample = -1  # the sample (root-call group) of the last call, for state_changes
 
     def add_dev(self, dev: dict[str, Any]) -> None:
+        """Add one call's data-dependent counts: Python numbers and host-device (CPU) tensors
+        into ``host`` (read with ``tolist()``: free, no aten op), other devices' tensors into
+        the device accumulator ``acc`` (read in ``result()``)."""
         names, vals = [], []
+        host = self.host
         for n, v in dev.items():
             if isinstance(v, torch.Tensor):
-                names.append(n)
-                vals.append(v.to(F64).reshape(()))
+                if v.device.type in HOST_DEVICES:
+                    host[n] += float((v if v.dim() == 0 else v.reshape(())).tolist())
+                else:
+                    names.append(n)
+                    vals.append(v.to(F64).reshape(()))
             else:
-                self.host[n] += float(v)
+                host[n] += float(v)
         if not vals:
             return
         device = vals[0].device
@@ -86,6 +93,13 @@ class _Site:
             idx = torch.tensor([_DEV_INDEX[n] for n in names], device=device)
             _INDEX_CACHE[key] = idx
         self.acc.index_add_(0, idx, torch.stack(vals).to(self.acc.device))
+
+    def dev_value(self, name: str) -> float:
+        """``host[name]`` plus the accumulator's entry, read back (a host sync on a GPU)."""
+        v = self.host.get(name, 0.0)
+        if self.acc is not None:
+            v += float(self.acc[_DEV_INDEX[name]].tolist())
+        return v
 
 
 class _Frame:
@@ -248,6 +262,7 @@ class Profiler:
         self._model_stats: dict[str, Any] | None = None
         self._clean = False  # neuron states known to be reset (by us, at a sample's end)
         self._batch_snaps: list[tuple[list[str], torch.Tensor | None, list[float]]] = []
+        self._binary_ok: dict[nn.Module, bool] = {}  # neuron -> its adapter claims 0/1 output
 
     def __enter__(self) -> "Profiler":
         if self._active:
@@ -260,6 +275,7 @@ class Profiler:
         try:
             self._install_hooks()
             with _Bookkeeping():
+                self._ask_binary_claims()
                 self._model_info = _model_info(self.model, self._adapters, self.calls_per_sample)
                 # sizes and zero weights for NeuroBench's Footprint / ConnectionSparsity
                 from ..neurobench import model_statistics  # noqa: PLC0415  (a view module)
@@ -480,6 +496,18 @@ class Profiler:
         if oc.dev:
             s.add_dev(oc.dev)
 
+    def _ask_binary_claims(self) -> None:
+        """Ask each neuron's adapter once, on entry, whether its output is 0 / 1 by
+        construction (an answer may read a module buffer: a host read, never in the forward)."""
+        self._binary_ok = {m: _claim(a, m) for m, a in self._adapters.items()}
+
+    def _claims_binary(self, frame: _Frame) -> bool:
+        m = frame.module
+        ok = self._binary_ok.get(m)
+        if ok is None:
+            ok = self._binary_ok[m] = _claim(frame.adapter, m)
+        return ok
+
     def _record_neuron(self, frame: _Frame, inputs: tuple, output: Any) -> None:
         adapter = frame.adapter
         assert adapter is not None
@@ -494,26 +522,34 @@ class Profiler:
                     f"neuron ran {T} timesteps, but "
                     f"timesteps={self.timesteps} was given"
                 )
+            claimed = spk.is_floating_point() and self._claims_binary(frame)
             # classified through the rule context, so the synaptic ops that read these
-            # spikes next reuse the scan
-            sop, steps_sum = self._ctx.scan(spk, T or 1)
+            # spikes next reuse the scan; a claimed 0 / 1 output is only summed
+            sop, steps_sum = self._ctx.scan(spk, T or 1, binary=claimed)
+            if claimed and self.options.verify and not bool(sop.binary):
+                raise ValueError(
+                    f"layer '{frame.name}' ({type(frame.module).__name__}): neuron adapter "
+                    f"'{adapter.name}' guarantees binary spikes, but this output holds "
+                    "values other than 0 and 1 (found by CountOptions(verify=True))"
+                )
             if T is not None and (steps_sum is None or steps_sum.numel() != T):
                 steps_sum = exact_sum_dims(spk.reshape(T, -1), 1, self.options.max_spike_level)
             changed = self._changed_states(frame, T, spk.numel())
         self._journal.append((self._apply_neuron, frame, adapter.op(frame.module), spk.numel(),
                               sop.total, sop.nnz, T, steps_sum, spk.device, changed))
 
-    def _apply_neuron(self, frame: _Frame, op: str, n: int, spikes: torch.Tensor,
-                      nnz: torch.Tensor, T: int | None, steps_sum: torch.Tensor | None,
+    def _apply_neuron(self, frame: _Frame, op: str, n: int, spikes: torch.Tensor | float,
+                      nnz: torch.Tensor | float, T: int | None, steps_sum: torch.Tensor | None,
                       device: torch.device, changed: torch.Tensor | None = None) -> None:
         s = self._site(frame, op, "neuron")
         s.calls += 1
         for c in ("neuron_updates", "out_elems", "state_reads", "state_writes"):
             s.host[c] += n
-        s.add_dev({"spikes_out": spikes, "out_nnz": nnz, "spike_writes": nnz})
-        s.add_dev({"state_changes": self._state_changes(s, changed, n)})
+        s.add_dev({"spikes_out": spikes, "out_nnz": nnz, "spike_writes": nnz,
+                   "state_changes": self._state_changes(s, changed, n)})
         steps = T or self.timesteps or 1
         s.static["timesteps"] = float(steps)
+        host = device.type in HOST_DEVICES
         if s.step_spikes is None or s.steps_T != steps:
             if s.step_spikes is not None:
                 raise ValueError(
@@ -521,15 +557,24 @@ class Profiler:
                     f"({s.steps_T} then {steps})"
                 )
             s.steps_T = steps
-            s.step_spikes = torch.zeros(steps, dtype=F64, device=device)
+            s.step_spikes = (
+                [0.0] * steps if host else torch.zeros(steps, dtype=F64, device=device)
+            )
             s.step_updates = [0.0] * steps
         if T is not None:
-            s.step_spikes += steps_sum
+            if isinstance(s.step_spikes, list):
+                for t, v in enumerate(steps_sum.tolist()):
+                    s.step_spikes[t] += v
+            else:
+                s.step_spikes += steps_sum.to(s.step_spikes.device)
             for t in range(T):
                 s.step_updates[t] += n / T
         else:
             t = (s.calls - 1) % steps
-            s.step_spikes[t] += spikes
+            if isinstance(s.step_spikes, list):
+                s.step_spikes[t] += float(spikes)
+            else:
+                s.step_spikes[t] += spikes
             s.step_updates[t] += n
 
     def _changed_states(self, frame: _Frame, T: int | None, n: int) -> torch.Tensor | None:
@@ -574,15 +619,23 @@ class Profiler:
             self.reset(self.model)
 
     def _snapshot_rates(self) -> None:
-        keys = [k for k, s in self._sites.items() if s.kind == "neuron" and s.acc is not None]
+        keys = [k for k, s in self._sites.items() if s.kind == "neuron"]
         if not keys:
             self._batch_snaps.append(([], None, []))
             return
         i = _DEV_INDEX["spikes_out"]
-        dev = self._sites[keys[0]].acc.device
-        # stays on the device (a device-to-device copy at most): read back in result()
-        vals = torch.stack([self._sites[k].acc[i].to(dev) for k in keys])
-        self._batch_snaps.append((keys, vals, [self._sites[k].host["neuron_updates"] for k in keys]))
+        sites = [self._sites[k] for k in keys]
+        dev = next((s.acc.device for s in sites if s.acc is not None), None)
+        if dev is None:  # host device: plain numbers
+            vals: torch.Tensor = torch.tensor([s.host.get("spikes_out", 0.0) for s in sites], dtype=F64)
+        else:
+            # stays on the device (a device-to-device copy at most): read back in result()
+            vals = torch.stack([
+                (s.acc[i].to(dev) if s.acc is not None else torch.zeros((), dtype=F64, device=dev))
+                + s.host.get("spikes_out", 0.0)
+                for s in sites
+            ])
+        self._batch_snaps.append((keys, vals, [s.host["neuron_updates"] for s in sites]))
 
     # ----------------------------------------------------------------- data sets
     def run(
@@ -655,8 +708,16 @@ class Profiler:
         return local
 
     def _local_profile(self) -> Profile:
+        """Read every count back (one device -> host copy per device) and return a Profile whose
+        tables are built when first read: building the pandas tables costs more than a small
+        model's counting, and a caller that only wants a few totals never pays for it."""
         sites = list(self._sites.values())
-        # one device -> host copy per device
+        samples = self._sample_units / self.calls_per_sample
+        if samples != int(samples):
+            raise ValueError(
+                f"Profiler: {self._sample_units} sample units over calls_per_sample="
+                f"{self.calls_per_sample} is not a whole number of samples"
+            )
         accs: dict[int, np.ndarray] = {}
         by_dev: dict[torch.device, list[int]] = defaultdict(list)
         for i, s in enumerate(sites):
@@ -666,73 +727,94 @@ class Profiler:
             block = torch.stack([sites[i].acc for i in idxs]).cpu().numpy()
             for j, i in enumerate(idxs):
                 accs[i] = block[j]
-        rows = []
-        for i, s in enumerate(sites):
-            row: dict[str, Any] = {
-                "site": s.key, "layer": s.layer, "module_type": s.module_type,
-                "op": s.op, "kind": s.kind, "calls": s.calls,
-            }
-            for c in COUNT_COLUMNS:
-                if c != "calls":
-                    row[c] = s.host.get(c, 0.0)
-            a = accs.get(i)
-            mask_calls = 0.0
-            if a is not None:
-                for c, j in _DEV_INDEX.items():
-                    if c == "mask_calls":
-                        mask_calls = float(a[j])
-                    else:
-                        row[c] += float(a[j])
-            if s.op == "mul" and s.calls and mask_calls == s.calls:
-                row["op"] = "mask"
-            for c in STATIC_COLUMNS:
-                row[c] = s.static.get(c, 0.0)
-            rows.append(row)
-        cols = list(ID_COLUMNS) + list(COUNT_COLUMNS) + list(STATIC_COLUMNS)
-        raw = pd.DataFrame(rows, columns=cols)
-        step_rows = []
-        for s in sites:
-            if s.step_spikes is not None:
-                sp = s.step_spikes.cpu().numpy()
-                for t in range(s.steps_T):
-                    step_rows.append(
-                        {"site": s.key, "layer": s.layer, "t": t,
-                         "neuron_updates": s.step_updates[t], "spikes_out": float(sp[t])}
-                    )
-        steps = pd.DataFrame(step_rows, columns=["site", "layer", "t", "neuron_updates", "spikes_out"])
-        samples = self._sample_units / self.calls_per_sample
-        if samples != int(samples):
-            raise ValueError(
-                f"Profiler: {self._sample_units} sample units over calls_per_sample="
-                f"{self.calls_per_sample} is not a whole number of samples"
-            )
+        # a snapshot: the profiler may go on counting after this result
+        snap = [
+            (s.key, s.layer, s.module_type, s.op, s.kind, s.calls, dict(s.host), dict(s.static),
+             accs.get(i), s.steps_T,
+             None if s.step_spikes is None else (
+                 list(s.step_spikes) if isinstance(s.step_spikes, list)
+                 else s.step_spikes.cpu().numpy().tolist()),
+             list(s.step_updates))
+            for i, s in enumerate(sites)
+        ]
+        snaps = list(self._batch_snaps) if self.keep_batch_rates else []
         info = dict(self._model_info, root_calls=self._root_calls)
         from ..neurobench import finish_statistics  # noqa: PLC0415
 
         stats = self._model_stats
-        return Profile(raw, int(samples), steps, dict(self._unrecognized), self._batch_rates(),
-                       model_info=info, model_stats=finish_statistics(stats) if stats else None)
+        return Profile.deferred(
+            lambda: (_raw_table(snap), _steps_table(snap), _batch_rate_table(snaps)),
+            int(samples), dict(self._unrecognized),
+            model_info=info, model_stats=finish_statistics(stats) if stats else None,
+        )
 
-    def _batch_rates(self) -> pd.DataFrame | None:
-        if not self.keep_batch_rates or not self._batch_snaps:
-            return None
-        snaps = [v for _, v, _ in self._batch_snaps if v is not None]
-        flat = torch.cat([v.to(snaps[0].device) for v in snaps]).cpu().numpy() if snaps else None
-        rows = []
-        offset = 0
-        prev_sp: dict[str, float] = {}
-        prev_up: dict[str, float] = {}
-        for b, (keys, vals, ups) in enumerate(self._batch_snaps):
-            if vals is None:
-                continue
-            v = flat[offset : offset + len(keys)]
-            offset += len(keys)
-            for k, sp, up in zip(keys, v, ups):
-                dsp, dup = sp - prev_sp.get(k, 0.0), up - prev_up.get(k, 0.0)
-                prev_sp[k], prev_up[k] = float(sp), float(up)
-                if dup > 0:
-                    rows.append({"batch": b, "site": k, "rate": dsp / dup})
-        return pd.DataFrame(rows, columns=["batch", "site", "rate"])
+
+def _batch_rate_table(batch_snaps: list[tuple]) -> pd.DataFrame | None:
+    if not batch_snaps:
+        return None
+    snaps = [v for _, v, _ in batch_snaps if v is not None]
+    flat = torch.cat([v.to(snaps[0].device) for v in snaps]).cpu().numpy() if snaps else None
+    rows = []
+    offset = 0
+    prev_sp: dict[str, float] = {}
+    prev_up: dict[str, float] = {}
+    for b, (keys, vals, ups) in enumerate(batch_snaps):
+        if vals is None:
+            continue
+        v = flat[offset : offset + len(keys)]
+        offset += len(keys)
+        for k, sp, up in zip(keys, v, ups):
+            dsp, dup = sp - prev_sp.get(k, 0.0), up - prev_up.get(k, 0.0)
+            prev_sp[k], prev_up[k] = float(sp), float(up)
+            if dup > 0:
+                rows.append({"batch": b, "site": k, "rate": dsp / dup})
+    return pd.DataFrame(rows, columns=["batch", "site", "rate"])
+
+
+_COUNTS = [c for c in COUNT_COLUMNS if c != "calls"]
+
+
+def _raw_table(snap: list[tuple]) -> pd.DataFrame:
+    """The per-site table of a :meth:`Profiler._local_profile` snapshot, built column-wise."""
+    cols: dict[str, Any] = {c: [row[i] for row in snap] for i, c in enumerate(ID_COLUMNS)}
+    cols["calls"] = np.array([row[5] for row in snap], dtype=np.float64)
+    counts = {c: np.array([row[6].get(c, 0.0) for row in snap], dtype=np.float64) for c in _COUNTS}
+    mask_calls = np.zeros(len(snap))
+    for r, row in enumerate(snap):
+        a = row[8]
+        if a is None:
+            continue
+        for c, j in _DEV_INDEX.items():
+            if c == "mask_calls":
+                mask_calls[r] = float(a[j])
+            else:
+                counts[c][r] += float(a[j])
+    mask_calls += np.array([row[6].get("mask_calls", 0.0) for row in snap], dtype=np.float64)
+    ops = cols["op"]
+    for r, row in enumerate(snap):
+        if row[3] == "mul" and row[5] and mask_calls[r] == row[5]:
+            ops[r] = "mask"
+    cols.update(counts)
+    for c in STATIC_COLUMNS:
+        cols[c] = np.array([row[7].get(c, 0.0) for row in snap], dtype=np.float64)
+    return pd.DataFrame(cols, columns=list(ID_COLUMNS) + list(COUNT_COLUMNS) + list(STATIC_COLUMNS))
+
+
+def _steps_table(snap: list[tuple]) -> pd.DataFrame:
+    rows = [
+        {"site": row[0], "layer": row[1], "t": t, "neuron_updates": row[11][t],
+         "spikes_out": float(row[10][t])}
+        for row in snap if row[10] is not None for t in range(row[9])
+    ]
+    return pd.DataFrame(rows, columns=["site", "layer", "t", "neuron_updates", "spikes_out"])
+
+
+def _claim(adapter: NeuronAdapter | None, m: nn.Module) -> bool:
+    fn = adapter.binary if adapter is not None else None
+    try:
+        return bool(fn(m)) if fn is not None else False
+    except Exception:  # a guarantee that cannot be decided is not given
+        return False
 
 
 def _model_info(model: nn.Module, adapters: dict[nn.Module, NeuronAdapter],
