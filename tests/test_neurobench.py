@@ -175,3 +175,4 @@ def test_weight_layers_inside_neurons_are_synapses():
     assert lay.loc["linear", "acs"] == x.sum().item() * 4
     assert lay.loc["linear", "dense_macs"] == 5 * 2 * 8 * 4
     assert lay.loc["", "neuron_updates"] == 5 * 2 * 4
+    assert lay.loc["", "op"] == "leaky"  # not "rleaky": the class name holds that substring

@@ -76,6 +76,7 @@ def _op_name(m: nn.Module) -> str:
         ("parametriclif", "plif"),
         ("plif", "plif"),
         ("lif", "lif"),
+        ("linearleaky", "leaky"),  # "linearleaky" holds "rleaky"
         ("rleaky", "rleaky"),
         ("leaky", "leaky"),
         ("ifnode", "if"),
