@@ -336,7 +336,8 @@ def plot_hardware_cost(table: pd.DataFrame, stem: str | os.PathLike, title: str 
     when given; the caption belongs in the report's README); chips by ``labels``."""
     chips = list(dict.fromkeys(table["hardware"]))
     models = list(dict.fromkeys(table["model"]))
-    fig, axes = plt.subplots(1, 3, figsize=(max(9.0, 0.8 * len(models) * 3 + 3), 3.8))
+    # three panels stacked, sharing the model axis: a paper's full text width (7 in)
+    fig, axes = plt.subplots(3, 1, figsize=(7.0, 7.6), sharex=True)
     width = 0.8 / max(1, len(chips))
     x = np.arange(len(models))
     for i, h in enumerate(chips):
@@ -359,12 +360,12 @@ def plot_hardware_cost(table: pd.DataFrame, stem: str | os.PathLike, title: str 
     for ax, lab in zip(axes, ("cores (log)", "latency per inference (ms, log)",
                               "energy per inference (mJ, log);\nwhite hatched: static")):
         ax.set_yscale("log")
-        ax.set_xticks(x, models, rotation=30, ha="right", fontsize=7)
-        ax.set_ylabel(lab)
+        ax.set_ylabel(lab, fontsize=8)
         ax.grid(axis="y", alpha=0.3)
+    axes[-1].set_xticks(x, models, rotation=30, ha="right", fontsize=7)
     if title:
         fig.suptitle(title)
     handles, names = axes[0].get_legend_handles_labels()
-    fig.tight_layout(rect=(0, 0.07, 1, 1))  # the chip legend below the panels, clear of bars
+    fig.tight_layout(rect=(0, 0.04, 1, 1))  # the chip legend below the panels, clear of bars
     fig.legend(handles, names, loc="lower center", ncol=len(names), frameon=False, fontsize=7)
     return save_figure(fig, stem)
