@@ -95,6 +95,17 @@ def diagnose(profile: Profile) -> pd.DataFrame:
         warn("uncalibrated", name, f"BatchNorm '{name}' had its initial running statistics "
              "(mean 0, var 1): the weights look random and uncalibrated; load a checkpoint or "
              "calibrate (energymodel profile --calibrate)")
+    given = info.get("timesteps")
+    roots, cps = int(info.get("root_calls", 0) or 0), int(info.get("calls_per_sample", 1) or 1)
+    if given and roots:
+        single = lay[(lay["kind"] == "neuron") & (lay["single_step"] > 0)]
+        for r in single.itertuples(index=False):
+            steps = r.calls * cps / roots
+            if abs(steps - given) > 1e-9:
+                warn("timesteps", r.site, f"timesteps={given} was given, but single-step neuron "
+                     f"site '{r.site}' ran {steps:g} step(s) per sample: the model does not loop "
+                     "over time by itself, so its counts and per-timestep rates are for "
+                     f"{steps:g} step(s), not {given}")
     ran = set(lay.loc[lay["kind"] == "neuron", "layer"])
     for name in info.get("neurons", []):
         if name not in ran:
@@ -129,9 +140,9 @@ def seen_timesteps(profile: Profile) -> int | None:
     roots = int(profile.model_info.get("root_calls", 0) or 0)
     cps = int(profile.model_info.get("calls_per_sample", 1) or 1)
     best = 0.0
-    for st, calls in zip(neu["timesteps"], neu["calls"]):
+    for st, calls, single in zip(neu["timesteps"], neu["calls"], neu["single_step"]):
         t = float(st)
-        if t <= 1 and roots > 0:
-            t = max(t, calls * cps / roots)
+        if (single or t <= 1) and roots > 0:
+            t = calls * cps / roots  # a single-step neuron: one step per call
         best = max(best, t)
     return int(round(best)) if best > 0 else None

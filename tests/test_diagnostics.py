@@ -145,3 +145,47 @@ def test_cli_header_gives_seen_T_and_strict_turns_warnings_into_exit_3(tmp_path,
     r = runner.invoke(app, args + ["--strict", "--out", str(out)], catch_exceptions=False)
     assert r.exit_code == 3
     assert [d["check"] for d in json.loads(out.read_text())["diagnostics"]] == ["uncalibrated"]
+
+
+def test_timesteps_given_to_a_model_that_does_not_loop_over_time_warns():
+    """-T / timesteps=4 on a model whose single-step neurons run once per sample: the counts are
+    for one step; the profile says T=1 and warns, instead of labelling them T=4."""
+    from energymodel.diagnostics import seen_timesteps
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(8, 4), em.LIF(step_mode="s", v_threshold=0.1))
+    x = torch.rand(3, 8)
+    with em.Profiler(net, timesteps=4) as p:
+        net(x)
+    prof = p.result()
+    assert seen_timesteps(prof) == 1
+    d = prof.diagnostics()
+    msg = d.loc[d["check"] == "timesteps", "message"].tolist()
+    assert len(msg) == 1 and "ran 1 step(s) per sample" in msg[0]
+    # the same model looped 4 times per sample is what timesteps=4 means: no warning, T = 4
+    with em.Profiler(net, timesteps=4, calls_per_sample=4) as p:
+        for _ in range(4):
+            net(x)
+    prof = p.result()
+    assert seen_timesteps(prof) == 4 and "timesteps" not in set(prof.diagnostics()["check"])
+    # through the CLI: the header gives the T that ran, and a warning line says why
+    mod = textwrap.dedent('''
+        import torch, energymodel as em
+        def make():
+            torch.manual_seed(0)
+            return torch.nn.Sequential(torch.nn.Linear(8, 4), em.LIF(step_mode="s", v_threshold=0.1))
+    ''')
+    import tempfile, pathlib
+    with tempfile.TemporaryDirectory() as d:
+        pathlib.Path(d, "onestep.py").write_text(mod)
+        sys.path.insert(0, d)
+        try:
+            sys.modules.pop("onestep", None)
+            r = CliRunner().invoke(app, ["profile", "onestep:make", "--input-shape", "8", "-T", "4",
+                                         "--no-layers"], catch_exceptions=False)
+        finally:
+            sys.path.remove(d)
+    assert r.exit_code == 0, r.output
+    assert re.search(r", T=1,", r.stdout)
+    assert any(ln.startswith("warning: ") and "timesteps=4 was given" in ln
+               for ln in r.stderr.splitlines())

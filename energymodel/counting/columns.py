@@ -73,6 +73,8 @@ STATIC_COLUMNS: dict[str, str] = {
     "stride_elems": "product over spatial dims of ceil(kernel / stride) (conv only, else 0)",
     "timesteps": "T of a neuron site when known (multi-step leading dim or the timesteps "
     "argument), else 0",
+    "single_step": "1 for a neuron site that ran one timestep per call (its T is then the "
+    "number of calls per sample, not the timesteps argument), else 0",
 }
 
 #: Derived on read (never stored): name -> (numerator, denominator).

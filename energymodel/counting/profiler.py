@@ -549,6 +549,8 @@ class Profiler:
                    "state_changes": self._state_changes(s, changed, n)})
         steps = T or self.timesteps or 1
         s.static["timesteps"] = float(steps)
+        if T is None:
+            s.static["single_step"] = 1.0
         host = device.type in HOST_DEVICES
         if s.step_spikes is None or s.steps_T != steps:
             if s.step_spikes is not None:
@@ -738,7 +740,7 @@ class Profiler:
             for i, s in enumerate(sites)
         ]
         snaps = list(self._batch_snaps) if self.keep_batch_rates else []
-        info = dict(self._model_info, root_calls=self._root_calls)
+        info = dict(self._model_info, root_calls=self._root_calls, timesteps=self.timesteps)
         from ..neurobench import finish_statistics  # noqa: PLC0415
 
         stats = self._model_stats
