@@ -264,6 +264,18 @@ def test_rate_estimated_sops_are_offered_and_named(tinymod):
     assert exact.report.totals["sops"].iloc[0] == lay["acs"].sum()
     r = _invoke(["profile", "tinymod:make", "-b", 4, "--sops", "rate", "--out", out / "r.tex"])
     assert r.exit_code == 0 and "rate-estimated SOPs" in (out / "r.tex").read_text()
+    # the per-layer table shows the SOPs that were priced, so its column adds up to the totals
+    from energymodel.report.tables import layer_energy_table
+    from energymodel.report.terminal import layer_view
+
+    # (a conv net: there the estimate and the exact count differ, at the borders)
+    conv = profile_model_spec("sdt-1-64-tiny", ["cmos45nm"], timesteps=2,
+                              estimate_options={"sops": "rate"})
+    lt = layer_energy_table(conv.profile, conv.report)
+    assert lt["acs"].sum() != pytest.approx(conv.profile.per_sample()["acs"].sum())
+    assert lt["acs"].sum() == pytest.approx(conv.report.totals["sops"].iloc[0])
+    assert "SOPs\n(rate)" in layer_view(conv.profile, conv.report)[0].columns
+    assert "ACs" in layer_view(exact.profile, exact.report)[0].columns
 
 
 def test_hw_show_of_an_unknown_chip_is_bad_input():

@@ -66,13 +66,17 @@ def check_output_path(path: str | os.PathLike | None) -> str | None:
 
 def layer_energy_table(profile: Profile, report: EnergyReport, energy_unit: str = "pJ") -> pd.DataFrame:
     """One row per op site, per sample: ``site, layer, op, kind, in_kind, in_rate, out_rate,
-    macs, acs, neuron_updates`` and one ``energy_<unit>[<hardware>]`` column per hardware
+    macs, acs, neuron_updates`` (``acs``: the SOPs the report priced, i.e. the rate or Lemaire
+    estimate when ``report.sops`` is not ``exact``) and one ``energy_<unit>[<hardware>]`` column per hardware
     profile (``energy_unit``: ``pJ``, ``nJ`` or ``uJ``)."""
     scale = {"pJ": 1.0, "nJ": 1e3, "uJ": 1e6}[energy_unit]
     df = profile.per_sample()
     out = df[["site", "layer", "op", "kind", "in_kind", "in_rate", "out_rate", "macs", "acs",
               "neuron_updates"]].copy()
     lay = report.layers
+    if report.sops != "exact" and len(lay):  # the SOPs priced (rate / lemaire), not exact ACs
+        first = lay[lay["hardware"] == lay["hardware"].iloc[0]].set_index("site")["sops"]
+        out["acs"] = out["site"].map(first).fillna(out["acs"]).to_numpy()
     for hw in report.totals["hardware"]:
         e = lay.loc[lay["hardware"] == hw].set_index("site")["total_pj"]
         out[f"energy_{energy_unit}[{hw}]"] = out["site"].map(e).fillna(0.0).to_numpy() / scale

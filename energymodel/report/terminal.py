@@ -165,6 +165,8 @@ def layer_view(
     from .tables import layer_energy_table, terminal_rows  # noqa: PLC0415
 
     lt = layer_energy_table(profile, report, energy_unit="pJ")
+    # the synaptic ops that were priced: exact ACs, or the SOP estimate the report used
+    ac = "ACs" if report.sops == "exact" else f"SOPs\n({report.sops})"
     lt["spikes_out"] = profile.per_sample()["spikes_out"].to_numpy()
     ecols = _energy_cols(lt)
     hws = [c.split("[", 1)[1].rstrip("]") for c in ecols]
@@ -179,7 +181,7 @@ def layer_view(
             "module": g.size().index.to_list(),  # first-seen order (sort=False)
             "sites": g.size().to_numpy(),
             "MACs": g["macs"].sum().to_numpy(),
-            "ACs": g["acs"].sum().to_numpy(),
+            ac: g["acs"].sum().to_numpy(),
             "updates": g["neuron_updates"].sum().to_numpy(),
         })
         upd = out["updates"].to_numpy()
@@ -187,9 +189,9 @@ def layer_view(
         out["spike\nrate"] = [s / u if u > 0 else float("nan") for s, u in zip(sp, upd)]
         for c in ecols:
             out[ehead[c]] = g[c].sum().to_numpy() / per
-        busy = (out[["MACs", "ACs", "updates", *ehead.values()]].abs().sum(axis=1) > 0)
+        busy = (out[["MACs", ac, "updates", *ehead.values()]].abs().sum(axis=1) > 0)
         out = out[busy].reset_index(drop=True)  # modules that did nothing (pure containers)
-        name, drop = "module", ["sites", "updates", "spike\nrate", "ACs", "MACs"]
+        name, drop = "module", ["sites", "updates", "spike\nrate", ac, "MACs"]
     else:
         lt = terminal_rows(lt)
         out = pd.DataFrame({
@@ -198,18 +200,18 @@ def layer_view(
             "in\nrate": lt["in_rate"].to_numpy(),
             "out\nrate": lt["out_rate"].to_numpy(),
             "MACs": lt["macs"].to_numpy(),
-            "ACs": lt["acs"].to_numpy(),
+            ac: lt["acs"].to_numpy(),
             "updates": lt["neuron_updates"].to_numpy(),
         })
         for c in ecols:
             out[ehead[c]] = lt[c].to_numpy() / per
-        name, drop = "site", ["op", "in\nrate", "updates", "out\nrate", "MACs", "ACs"]
+        name, drop = "site", ["op", "in\nrate", "updates", "out\nrate", "MACs", ac]
     energy = list(ehead.values())
     if top is not None:
         cost = out[energy].max(axis=1) if energy else pd.Series(0.0, index=out.index)
         out = out.loc[cost.sort_values(ascending=False, kind="stable").index[:top]]
         out = out.reset_index(drop=True)
-    fmts: dict[str, Callable[[Any], str]] = {c: format_count for c in ("MACs", "ACs", "updates")}
+    fmts: dict[str, Callable[[Any], str]] = {c: format_count for c in ("MACs", ac, "updates")}
     fmts.update({c: format_rate for c in ("in\nrate", "out\nrate", "spike\nrate")})
     return out, unit, dict(keep=energy, drop=drop, name_column=name, formats=fmts)
 
