@@ -190,11 +190,13 @@ def apply_rates(profile: Profile, rules: Sequence[RateRule], *, encoder: str = "
     raw = pd.DataFrame(d["layers"])
     assert list(raw["site"]) == list(lay["site"])
     spike = _spike_driven(lay).to_numpy()
+    dense = dense_ops(lay).to_numpy()
     rows, unmatched = [], []
     used: set[int] = set()
     for i in np.flatnonzero(spike):
         site, layer = str(lay.at[i, "site"]), str(lay.at[i, "layer"])
-        measured = float(lay.at[i, "acs_rate"] / lay.at[i, "dense_macs"]) if lay.at[i, "dense_macs"] > 0 else math.nan
+        dense_i = float(dense[i])
+        measured = float(lay.at[i, "acs_rate"] / dense_i) if dense_i > 0 else math.nan
         k = next((j for j, r in enumerate(rules) if r.matches(site, layer)), None)
         if k is None:
             unmatched.append(site)
@@ -203,9 +205,9 @@ def apply_rates(profile: Profile, rules: Sequence[RateRule], *, encoder: str = "
             used.add(k)
             rate, row = rules[k].rate, rules[k].row
             raw.at[i, "in_nnz"] = rate * raw.at[i, "in_elems"]
-            raw.at[i, "acs"] = rate * raw.at[i, "dense_macs"]
-            raw.at[i, "acs_rate"] = rate * raw.at[i, "dense_macs"]
-        rows.append({"site": site, "layer": layer, "dense_ops": float(lay.at[i, "dense_macs"]),
+            raw.at[i, "acs"] = rate * dense[i]
+            raw.at[i, "acs_rate"] = rate * dense[i]
+        rows.append({"site": site, "layer": layer, "dense_ops": float(dense[i]),
                      "measured_rate": measured, "rate": rate, "row": row})
     enc = encoder_site(profile)
     if encoder == "once" and enc is not None:
@@ -275,12 +277,21 @@ def implied_rate(profile: Profile, published_mj: float,
     return (float(published_mj) - a) / (b - a)
 
 
+def dense_ops(lay: pd.DataFrame) -> pd.Series:
+    """Dense ops of each site in the literature convention: ``dense_macs`` of a synaptic or
+    product site; for a sum of spikes (SDSA/SASA's token sums, which have no weights and no
+    ``dense_macs``) the elements it adds, so the rate convention charges it rate x elements
+    as its ``acs_rate`` does."""
+    is_sum = (lay["op"].astype(str) == "sum") & (lay["dense_macs"] <= 0)
+    return pd.Series(np.where(is_sum, lay["in_elems"], lay["dense_macs"]), index=lay.index)
+
+
 def measured_rate(profile: Profile) -> float:
     """The uniform rate equivalent to what was measured: sum over spike-driven sites of
     rate-estimated SOPs (input rate x dense ops) / sum of their dense ops."""
     lay = profile.layers
     s = lay[_spike_driven(lay)]
-    dense = float(s["dense_macs"].sum())
+    dense = float(dense_ops(s).sum())
     return float(s["acs_rate"].sum()) / dense if dense > 0 else math.nan
 
 
@@ -303,8 +314,8 @@ def audit(profile: Profile, published_mj: float,
     enc = encoder_site(profile)
     enc_macs = float(per.loc[per["site"] == enc, "macs"].sum()) if enc else 0.0
     other_macs = float(per.loc[syn & ~spike, "macs"].sum()) - enc_macs
-    dense = float(per.loc[spike, "dense_macs"].sum())
-    integer = float(per.loc[spike & (per["in_kind"] == "integer"), "dense_macs"].sum())
+    dense = float(dense_ops(per.loc[spike]).sum())
+    integer = float(dense_ops(per.loc[spike & (per["in_kind"] == "integer")]).sum())
     r_meas = measured_rate(profile)
     rows = []
     for hw in hardware:

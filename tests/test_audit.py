@@ -274,3 +274,19 @@ def test_encoder_once_divides_only_the_encoder_not_an_analog_head():
     rep, _ = price_at_rates(p, uniform_rate(0.5), "cmos45nm", encoder="once")
     want = E_MAC * (ENC_MACS + head) + E_AC * 0.5 * T * DENSE["conv2"]
     assert rep.totals["total_mj"].iloc[0] == pytest.approx(want / 1e9, rel=1e-12)
+
+
+def test_rates_charge_the_sdsa_token_sum_like_the_rate_estimate():
+    """SDSA's column sum has no weights (dense_macs 0): at a given rate it still costs rate x the
+    elements it adds, as `--sops rate` charges it (it was priced at 0 under --rates/audit)."""
+    from energymodel.audit import apply_rates, dense_ops, uniform_rate
+    from energymodel.workflow import profile_model_spec
+
+    prof = profile_model_spec("sdt-1-64-tiny", ["cmos45nm"], timesteps=2).profile
+    lay = prof.layers.set_index("site")
+    s = "block.0.attn:sum#0"
+    assert lay.at[s, "dense_macs"] == 0 and lay.at[s, "in_elems"] > 0
+    rated = apply_rates(prof, uniform_rate(0.25)).profile.layers.set_index("site")
+    assert rated.at[s, "acs_rate"] == pytest.approx(0.25 * lay.at[s, "in_elems"])
+    assert dense_ops(prof.layers).sum() == pytest.approx(
+        prof.layers["dense_macs"].sum() + lay.at[s, "in_elems"])
