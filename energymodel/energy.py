@@ -127,6 +127,8 @@ class EnergyReport:
         hosted = t[(t["mac_priced_on"] != t["hardware"]) & (t["macs"] > 0)]
         for h, on in zip(hosted["hardware"], hosted["mac_priced_on"]):
             text += f"; analog-input MACs of {h} priced on {on}"
+            if self.mode == "full":  # the host's arithmetic only: its memory traffic is not added
+                text += " (arithmetic only, without the host's memory and addressing)"
         return text
 
     def summary(self) -> pd.DataFrame:

@@ -95,6 +95,9 @@ def test_paper_on_neuromorphic_prices_macs_on_host_or_refuses():
     assert t.loc["truenorth", "total_pj"] == pytest.approx(26 * 1000 + 4.6 * 100)
     assert t.loc["loihi", "mac_priced_on"] == "cmos45nm"
     assert "analog-input MACs of loihi priced on cmos45nm" in rep.to_latex()
+    assert "arithmetic only" not in rep.convention()
+    # in full, the host-priced MACs carry the host's arithmetic only: the caption says so
+    assert "priced on cmos45nm (arithmetic only" in estimate(prof, "loihi", "full").convention()
     with pytest.raises(HardwareError, match=r"loihi\.yaml.*events\.mac"):
         estimate(prof, "loihi", "paper", mac_host=None)
     # no MACs to price: no host needed
