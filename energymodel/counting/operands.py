@@ -194,6 +194,13 @@ class Scan:
         return self.group_totals.sum()
 
 
+def _group_totals(rows: torch.Tensor, level: int) -> torch.Tensor:
+    """Exact value sums of each row of ``rows`` ([groups, n]): float64, one per group."""
+    if rows.shape[0] == 1:
+        return exact_sum(rows, level).reshape(1)
+    return torch.stack([exact_sum(r, level) for r in rows])
+
+
 def scan(t: torch.Tensor, level: int, groups: int = 1) -> Scan:
     """Min, max, non-zero count, sum of fractional parts and per-group value sums of a floating
     tensor, all exact for integer spikes, none read back to the host.
@@ -208,7 +215,7 @@ def scan(t: torch.Tensor, level: int, groups: int = 1) -> Scan:
         lo, hi = torch.aminmax(rows)
         ind = torch.sign(rows).abs_()
         fr = torch.frac(rows).abs_()
-        totals = torch.stack([exact_sum(r, level) for r in rows]) if groups > 1 else exact_sum(rows, level).reshape(1)
+        totals = _group_totals(rows, level)
         return Scan(lo.to(F64), hi.to(F64), exact_sum(ind, 1), fr.sum(dtype=F64), totals)
     chunk = min(_CHUNK, _block(level))
     buf = torch.empty(min(chunk, per), dtype=t.dtype, device=t.device)
@@ -253,7 +260,7 @@ def _scan_host(t: torch.Tensor, level: int, groups: int) -> tuple[bool, bool, fl
         integer = lo >= 0 and hi <= level  # False for NaN
         if integer:
             integer = torch.frac(rows).abs_().sum(dtype=F64).tolist() == 0
-        totals = torch.stack([exact_sum(r, level) for r in rows]) if groups > 1 else exact_sum(rows, level).reshape(1)
+        totals = _group_totals(rows, level)
         if integer and hi <= 1:
             nnz = float(totals.sum().tolist())
         else:  # signs of non-negative elements are 0 / 1 already: abs only for analog
