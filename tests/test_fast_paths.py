@@ -26,6 +26,11 @@ from energymodel.counting.operands import CountOptions
 TINY = [n for n in em.zoo.names() if n.endswith("-tiny")]
 CIFAR = [n for n in em.zoo.names() if "-cifar" in n]
 
+try:
+    from ._spies import HostReadSpy
+except ImportError:  # tests/ is not a package
+    from _spies import HostReadSpy
+
 
 def _model(name: str, **overrides):
     torch.manual_seed(0)
@@ -93,25 +98,15 @@ def test_device_path_reads_nothing_back_during_the_forward(monkeypatch):
     """The accelerator's path, taken on the CPU: no aten._local_scalar_dense (a host read) from
     the first op to the last; the counts are read in result(). (On the CPU itself counts are read
     with tolist(), which is free there and issues no aten op.)"""
-    from torch.utils._python_dispatch import TorchDispatchMode
-
     monkeypatch.setattr(operands, "HOST_DEVICES", set())
     monkeypatch.setattr(em.counting.profiler, "HOST_DEVICES", set())
 
-    class HostReadSpy(TorchDispatchMode):
-        reads = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            if func is torch.ops.aten._local_scalar_dense.default:
-                HostReadSpy.reads += 1
-            return func(*args, **(kwargs or {}))
-
     m, x = _model("sdt-1-64-tiny")
-    with HostReadSpy():
+    with HostReadSpy() as spy:
         with em.Profiler(m, batch_dim=0) as p:
             with torch.no_grad():
                 m(x)
-    assert HostReadSpy.reads == 0
+    assert spy.reads == 0
     assert p._sites and all(s.acc is not None for s in p._sites.values() if s.kind == "neuron")
     assert p.result().totals()["acs"] > 0
 
