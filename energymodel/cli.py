@@ -3,7 +3,7 @@
 ``profile`` (:func:`energymodel.workflow.profile_model_spec`), ``compare``
 (:func:`energymodel.report.compare.compare_attention`), ``report``
 (:func:`energymodel.report.build.build_reports`) and the ``hw`` sub-app. A user error
-(:class:`~energymodel.errors.UserError`, a bad hardware profile) prints one line ``error: ...``
+(:class:`~energymodel.common.errors.UserError`, a bad hardware profile) prints one line ``error: ...``
 on stderr and exits with code 2, writing no file; typer's own usage errors also exit with 2.
 """
 
@@ -16,8 +16,8 @@ from typing import Callable, List, Optional
 
 import typer
 
-from . import hardware as _hw
-from .errors import UserError
+from .pricing import hardware as _hw
+from .common.errors import UserError
 
 app = typer.Typer(
     name="energymodel",
@@ -179,7 +179,7 @@ _MEM_HELP = ("GiB the planned tensors may take (default: half the machine's memo
 def _check_compare_args(tokens: int, dim: int, heads: int, timesteps: int, rate: float,
                         seed: int, memory_budget: Optional[float]) -> None:
     """The sizes, rate and seed of ``compare``, checked before anything runs."""
-    from . import checks  # noqa: PLC0415
+    from .common import checks  # noqa: PLC0415
 
     checks.check_positive(tokens=tokens, dim=dim, heads=heads, timesteps=timesteps)
     if not 0.0 <= rate <= 1.0:
@@ -334,7 +334,7 @@ def profile_cmd(
 def _read_rates(path: Optional[Path]):
     if path is None:
         return None
-    from .audit import read_rates  # noqa: PLC0415
+    from .pricing.audit import read_rates  # noqa: PLC0415
 
     return read_rates(path)
 
@@ -354,7 +354,7 @@ def _rate_spread_line(prof) -> str:
 def _echo_at_rates(prof, rules, rep, path) -> dict:
     """Price at the rates of a rates file, print it beside the measured totals; return it for
     the report."""
-    from .audit import price_at_rates  # noqa: PLC0415
+    from .pricing.audit import price_at_rates  # noqa: PLC0415
     from .report import tables  # noqa: PLC0415
 
     at, rp = price_at_rates(prof, rules, rep.hardware, precision=rep.precision)
@@ -406,7 +406,7 @@ def audit_cmd(
     energymodel audit mypkg.models:my_snn -c ckpt.pth --data val.pt --published 1.2mJ
       --out audit.json
     """
-    from .audit import audit, parse_energy  # noqa: PLC0415
+    from .pricing.audit import audit, parse_energy  # noqa: PLC0415
     from .report import tables, terminal  # noqa: PLC0415
     from .report.terminal import format_count  # noqa: PLC0415
     from .workflow import parse_model_args, profile_model_spec  # noqa: PLC0415
@@ -452,7 +452,7 @@ def audit_cmd(
                    f"(literature convention, {precision}; encoder on all T steps / charged once), "
                    f"next to the measured rate; inputs: {st['inputs']}.")
         if tables.format_of(out) == "json":  # implied_rate at the top level
-            from . import _tables  # noqa: PLC0415
+            from .common import formatting as _tables  # noqa: PLC0415
 
             _tables.write(out, _tables.to_json_text({**meta, "caption": caption, "rows": df}))
         else:
@@ -464,7 +464,7 @@ def audit_cmd(
 def _print_warnings(diag) -> int:
     """Each diagnostic as one ``warning: ...`` line on stderr (grouped when many); returns how
     many findings there were."""
-    from .diagnostics import warning_lines  # noqa: PLC0415
+    from .counting.diagnostics import warning_lines  # noqa: PLC0415
 
     for line in warning_lines(diag):
         typer.echo(line, err=True)
@@ -498,7 +498,7 @@ def _print_profile_tables(prof, rep, *, layers: bool, depth: Optional[int],
 
 def _check_view_args(depth: Optional[int], top: Optional[int]) -> None:
     """--depth (>= 0) and --top (>= 1), checked before anything runs (one error line)."""
-    from . import checks  # noqa: PLC0415
+    from .common import checks  # noqa: PLC0415
 
     if depth is not None and depth < 0:
         raise UserError(f"--depth must be an integer >= 0 (got {depth})")
@@ -555,7 +555,7 @@ def compare_cmd(
     _check_compare_args(tokens, dim, heads, timesteps, rate, seed, memory_budget)
     df = compare_attention(tokens, dim, heads, timesteps, hw, rate=rate, seed=seed, mode=mode,
                            sops=sops, precision=precision)
-    from .checks import check_finite  # noqa: PLC0415
+    from .common.checks import check_finite  # noqa: PLC0415
 
     check_finite(df, "attention comparison")
     typer.echo(df.attrs["caption"] + "\n")

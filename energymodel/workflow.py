@@ -7,7 +7,7 @@ several batches, and pricing on several hardware profiles.
 >>> run.report.totals        # energy per sample on each chip
 >>> run.profile.layers       # what ran
 
-Everything the user can get wrong raises :class:`~energymodel.errors.UserError` with a one-line
+Everything the user can get wrong raises :class:`~energymodel.common.errors.UserError` with a one-line
 reason (the command line prints it and exits with code 2).
 """
 
@@ -27,15 +27,16 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import torch
 from torch import nn
 
-from . import checks as _checks
+from .common import checks as _checks
+from .common.errors import UserError
 from .counting import Profile, Profiler
 from .counting.profiler import _default_forward
-from .energy import EnergyReport, check_options, estimate
-from .errors import UserError
-from .hardware import HardwareError, HardwareProfile, is_hardware_path, list_hardware, load_hardware
+from .lif import reset_states
+from .pricing.energy import EnergyReport, check_options, estimate
+from .pricing.hardware import HardwareError, HardwareProfile, is_hardware_path, list_hardware, load_hardware
 
 if TYPE_CHECKING:
-    from .inputs import DataSource
+    from .interop.inputs import DataSource
 
 __all__ = [
     "ModelSpec",
@@ -147,7 +148,7 @@ def load_model(
     arguments). ``checkpoint``: weights loaded with ``torch.load(..., weights_only=True)``.
     ``timesteps``: T for zoo spiking models (their default otherwise). ``model_kwargs``: keyword
     arguments of the callable, or configuration overrides of a zoo model (``--model-arg``; see
-    :func:`parse_model_args`). A ``.nir`` file is a NIR graph (:func:`energymodel.nir.load`;
+    :func:`parse_model_args`). A ``.nir`` file is a NIR graph (:func:`energymodel.interop.nir.load`;
     ``nir_dt``: its step in seconds when the graph's metadata has none).
 
     The model's input shape for one sample is taken from the zoo configuration, or from an
@@ -190,11 +191,11 @@ def load_model(
 
 def _load_nir(spec: str, ckpt: str | None, timesteps: int | None,
               nir_dt: float | None) -> ModelSpec:
-    """A ``.nir`` graph (:func:`energymodel.nir.load`); ``input_shape`` is one step of one
+    """A ``.nir`` graph (:func:`energymodel.interop.nir.load`); ``input_shape`` is one step of one
     sample (``None`` when the graph has no input type)."""
     if ckpt is not None:
         raise UserError(f"{spec}: a NIR graph carries its own weights; --checkpoint does not apply")
-    from . import nir as _nir  # noqa: PLC0415  (nir and nirtorch are optional)
+    from .interop import nir as _nir  # noqa: PLC0415  (nir and nirtorch are optional)
 
     model = _nir.load(spec, dt=nir_dt)
     return ModelSpec(model, spec, "nir", model.input_shape, timesteps)
@@ -459,8 +460,8 @@ def profile_model_spec(
     ``calibrate=None`` calibrates BatchNorm statistics only for zoo models without a checkpoint
     (random weights). Hardware and options are checked before the model runs, and so is the
     size of one input batch against ``memory_budget`` (GiB; default: see
-    :func:`energymodel.checks.default_memory_budget`). ``data``: the
-    user's data (see :func:`energymodel.inputs.open_data`; ``batches=None``: all of it) instead
+    :func:`energymodel.common.checks.default_memory_budget`). ``data``: the
+    user's data (see :func:`energymodel.interop.inputs.open_data`; ``batches=None``: all of it) instead
     of the ``input`` generator. ``model_kwargs``: see :func:`load_model`. ``settings`` records
     ``inputs`` (the data source, or the generator and its seed), ``samples`` and ``batches``."""
     _checks.check_positive(batch_size=batch_size, batches=batches, timesteps=timesteps)
@@ -498,7 +499,7 @@ def profile_model_spec(
     _checks.check_memory(_checks.input_bytes(shape, batch_size),
                          f"an input batch of {batch_size} x {tuple(shape)}", budget)
     if _checks.input_bytes(shape, batch_size) > _checks.PROBE_ABOVE_BYTES:
-        _checks.check_memory(batch_size * _checks.activation_bytes_per_sample(ms.model, shape),
+        _checks.check_memory(batch_size * _checks.activation_bytes_per_sample(ms.model, shape, reset_states),
                              f"the model at batch size {batch_size}", budget)
     if calibrate is None:
         calibrate = ms.source == "zoo" and ms.checkpoint is None
@@ -508,7 +509,7 @@ def profile_model_spec(
     prof = profile_model(ms.model, shape, batch_size=batch_size, batches=batches, input=input,
                          timesteps=T, seed=seed, calibrate=calibrate, progress=progress)
     rep = price(prof, hws, mode=mode, **(estimate_options or {}))
-    from .diagnostics import seen_timesteps  # noqa: PLC0415
+    from .counting.diagnostics import seen_timesteps  # noqa: PLC0415
 
     settings = dict(model=spec, checkpoint=ms.checkpoint, input_shape=list(shape), input=input,
                     timesteps=seen_timesteps(prof) or ms.timesteps, batch_size=batch_size, batches=batches, mode=mode,
@@ -622,7 +623,7 @@ def profile_data(
     ``expected_shape``: the model's input for one sample; data whose samples differ raises
     :class:`UserError` naming both shapes. ``calibrate``: BatchNorm statistics from the first
     batch (random weights)."""
-    from .inputs import first_tensor  # noqa: PLC0415
+    from .interop.inputs import first_tensor  # noqa: PLC0415
 
     it = iter(source.batches)
     try:
@@ -676,7 +677,7 @@ def _profile_spec_on_data(ms: ModelSpec, hws: list[HardwareProfile], data: Any,
                           estimate_options: dict[str, Any] | None, normalize: str | None,
                           time_major: bool, timesteps: int | None) -> ProfileRun:
     """:func:`profile_model_spec` on the user's data."""
-    from .inputs import open_data  # noqa: PLC0415
+    from .interop.inputs import open_data  # noqa: PLC0415
 
     expected = shape or ms.input_shape
     src = open_data(data, batch_size=batch_size, batches=batches, input_shape=expected,

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from energymodel.neurons import LIF
+from energymodel.lif import LIF
 
 
 def spikes(shape, rate: float, seed: int = 0) -> torch.Tensor:

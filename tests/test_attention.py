@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from energymodel import attention as A
-from energymodel.neurons import LIF
+from energymodel.lif import LIF
 
 try:
     from ._zoo_spikes import capture_lif, spikes

@@ -14,7 +14,7 @@ import torch
 from typer.testing import CliRunner
 
 import energymodel as em
-from energymodel.audit import (
+from energymodel.pricing.audit import (
     apply_rates,
     audit,
     implied_rate,
@@ -25,7 +25,7 @@ from energymodel.audit import (
     uniform_rate,
 )
 from energymodel.cli import app
-from energymodel.errors import UserError
+from energymodel.common.errors import UserError
 
 runner = CliRunner()
 E_MAC, E_AC = 4.6, 0.9  # pJ, fp32 at 45 nm (Horowitz 2014): mult + add, add
@@ -279,7 +279,7 @@ def test_encoder_once_divides_only_the_encoder_not_an_analog_head():
 def test_rates_charge_the_sdsa_token_sum_like_the_rate_estimate():
     """SDSA's column sum has no weights (dense_macs 0): at a given rate it still costs rate x the
     elements it adds, as `--sops rate` charges it (it was priced at 0 under --rates/audit)."""
-    from energymodel.audit import apply_rates, dense_ops, uniform_rate
+    from energymodel.pricing.audit import apply_rates, dense_ops, uniform_rate
     from energymodel.workflow import profile_model_spec
 
     prof = profile_model_spec("sdt-1-64-tiny", ["cmos45nm"], timesteps=2).profile

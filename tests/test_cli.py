@@ -17,8 +17,8 @@ import torch
 from typer.testing import CliRunner
 
 from energymodel.cli import app
-from energymodel.errors import UserError
-from energymodel.report import tables
+from energymodel.common.errors import UserError
+from energymodel.report import tables, terminal
 from energymodel.workflow import input_batches, parse_input_shape, profile_model_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -313,15 +313,15 @@ def test_input_shape_and_generators():
 def test_terminal_table_formatting():
     df = pd.DataFrame({"site": ["a" * 60, "b"], "in_rate": [0.1234, float("nan")],
                        "acs": [1_234_567.0, 0.0], "e": [3.2e-5, 12.0]})
-    text = tables.format_terminal(df, width=200)
+    text = terminal.format_terminal(df, width=200)
     lines = text.splitlines()
     assert lines[0].split() == ["site", "in_rate", "acs", "e"]
     assert "a" * 60 in lines[2] and "0.123" in lines[2] and "1.23M" in lines[2]
     assert "3.20e-05" in lines[2] and "-" in lines[3].split()
-    narrow = tables.format_terminal(df, width=30)  # names cut from the left, then columns
+    narrow = terminal.format_terminal(df, width=30)  # names cut from the left, then columns
     assert "…aaaa" in narrow and "not shown for width" in narrow
     assert all(len(ln) <= 30 for ln in narrow.splitlines() if not ln.startswith("(not"))
-    assert tables.format_si(2.5e9) == "2.5G" and tables.format_si(0) == "0"
+    assert terminal.format_si(2.5e9) == "2.5G" and terminal.format_si(0) == "0"
 
 
 def test_profile_of_a_random_weight_zoo_model_is_reproducible():

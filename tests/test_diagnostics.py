@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 import energymodel as em
 from energymodel.cli import app
-from energymodel.diagnostics import SATURATED_RATE, warning_lines
+from energymodel.counting.diagnostics import SATURATED_RATE, warning_lines
 from energymodel.report import tables
 
 
@@ -150,7 +150,7 @@ def test_cli_header_gives_seen_T_and_strict_turns_warnings_into_exit_3(tmp_path,
 def test_timesteps_given_to_a_model_that_does_not_loop_over_time_warns():
     """-T / timesteps=4 on a model whose single-step neurons run once per sample: the counts are
     for one step; the profile says T=1 and warns, instead of labelling them T=4."""
-    from energymodel.diagnostics import seen_timesteps
+    from energymodel.counting.diagnostics import seen_timesteps
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(8, 4), em.LIF(step_mode="s", v_threshold=0.1))

@@ -11,8 +11,8 @@ import pytest
 
 from energymodel.counting.columns import COUNT_COLUMNS, STATIC_COLUMNS
 from energymodel.counting.profile import Profile
-from energymodel.energy import EnergyReport, estimate
-from energymodel.hardware import HardwareError
+from energymodel.pricing.energy import EnergyReport, estimate
+from energymodel.pricing.hardware import HardwareError
 
 
 def make_profile(rows: list[dict], samples: int = 1) -> Profile:
@@ -234,7 +234,7 @@ def test_exports_are_written_and_shaped_like_a_paper_table(tmp_path):
 
 def test_multiple_hardware_names_and_objects():
     prof = make_profile([spike(acs=100)])
-    from energymodel.hardware import load_hardware
+    from energymodel.pricing.hardware import load_hardware
     rep = estimate(prof, [load_hardware("cmos45nm"), "truenorth"])
     assert list(rep.totals["total_pj"]) == pytest.approx([90.0, 2600.0])
     assert not math.isnan(rep.totals["total_mj"].sum())

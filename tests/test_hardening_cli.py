@@ -21,11 +21,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from energymodel import _io
-from energymodel._tables import csv_safe, to_csv_text
-from energymodel.checks import check_finite
+from energymodel.common import files as _io
+from energymodel.common.formatting import csv_safe, to_csv_text
+from energymodel.common.checks import check_finite
 from energymodel.cli import app
-from energymodel.errors import UserError
+from energymodel.common.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = str(ROOT / "energymodel")
@@ -371,7 +371,7 @@ _SLOW_BUILDER = textwrap.dedent(
     pkg = types.ModuleType("energymodel")  # import _io alone, without torch (fast start)
     pkg.__path__ = [sys.argv[3]]
     sys.modules["energymodel"] = pkg
-    from energymodel._io import atomic_directory
+    from energymodel.common.files import atomic_directory
     with atomic_directory(sys.argv[1]) as t:
         for i in range(40):
             (t / f"f{i:02d}.txt").write_text(sys.argv[2])

@@ -21,7 +21,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from energymodel.hardware import (
+from energymodel.pricing.hardware import (
     MAX_FILE_BYTES,
     PRECISION_BITS,
     HardwareError,

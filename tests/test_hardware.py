@@ -14,14 +14,14 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from energymodel.hardware import (
+from energymodel.pricing.hardware import (
     HardwareError,
     HardwareProfile,
     list_hardware,
     load_hardware,
     validate_hardware_file,
 )
-from energymodel.hardware import load_hardware_text, validate_hardware_text
+from energymodel.pricing.hardware import load_hardware_text, validate_hardware_text
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = ["cmos45nm", "fpga", "loihi", "truenorth"]

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 import energymodel as em
 from energymodel.cli import app
 from energymodel.counting.columns import COUNT_COLUMNS
-from energymodel.errors import UserError
-from energymodel.inputs import open_data
+from energymodel.common.errors import UserError
+from energymodel.interop.inputs import open_data
 from energymodel.workflow import parse_model_args, profile_model_spec
 
 runner = CliRunner()
@@ -244,7 +244,7 @@ def test_every_report_records_its_inputs(convmod, tmp_path):
 # ------------------------------------------------------------------------------ model args
 def test_model_arg_values():
     a = parse_model_args(["n=3", "tau=2.5", "mode=m", "shape=(1, 2)", "flag=True", "s='x y'",
-                          "obj=energymodel.neurons:LIF", "made=energymodel.neurons:LIF()"])
+                          "obj=energymodel.lif:LIF", "made=energymodel.lif:LIF()"])
     assert a["n"] == 3 and a["tau"] == 2.5 and a["mode"] == "m" and a["shape"] == (1, 2)
     assert a["flag"] is True and a["s"] == "x y" and a["obj"] is em.LIF
     assert isinstance(a["made"], em.LIF)

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 import energymodel as em
-from energymodel.energy import estimate
+from energymodel.pricing.energy import estimate
 
 sj = pytest.importorskip("spikingjelly.activation_based")
 from spikingjelly.activation_based import functional, layer, neuron  # noqa: E402

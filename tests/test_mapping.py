@@ -15,11 +15,11 @@ import torch
 import torch.nn as nn
 
 import energymodel as em
-from energymodel import mapping
+from energymodel.pricing import mapping
 from energymodel.counting.columns import COUNT_COLUMNS, STATIC_COLUMNS
 from energymodel.counting.profile import Profile
-from energymodel.hardware import load_hardware, load_hardware_text, validate_hardware_text
-from energymodel.neurons import LIF
+from energymodel.pricing.hardware import load_hardware, load_hardware_text, validate_hardware_text
+from energymodel.lif import LIF
 
 REPO = Path(__file__).resolve().parent.parent
 TN, LOIHI = load_hardware("truenorth"), load_hardware("loihi")

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import energymodel as em
 from energymodel.cli import app
-from energymodel.errors import UserError
+from energymodel.common.errors import UserError
 
 nir = pytest.importorskip("nir")
 pytest.importorskip("nirtorch")
@@ -263,7 +263,7 @@ def test_missing_packages_say_how_to_install(monkeypatch):
 
 
 def test_our_module_does_not_shadow_the_nir_package():
-    assert em.nir.__name__ == "energymodel.nir"
+    assert em.nir.__name__ == "energymodel.interop.nir"
     assert sys.modules["nir"] is nir and hasattr(nir, "NIRGraph")
 
 

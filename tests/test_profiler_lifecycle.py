@@ -107,7 +107,7 @@ def test_keyboard_interrupt_caught_inside_a_neuron_does_not_stop_counting():
     # two calls of a 4 -> 3 linear on 2 x 5 rows: 2 * 10 * 4 * 3 MACs
     assert _row(prof, "linear")["macs"] == 240
     # the neuron's frame was closed; only its second, completed call is recorded (a subclass
-    # outside energymodel.neurons: the behavioural fallback, op "neuron")
+    # outside energymodel.lif: the behavioural fallback, op "neuron")
     assert _row(prof, "neuron")["neuron_updates"] == 40
 
 

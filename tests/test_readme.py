@@ -57,7 +57,7 @@ SKIP = {
 
 MY_SNN = textwrap.dedent('''
     import torch.nn as nn
-    from energymodel.neurons import LIF
+    from energymodel.lif import LIF
 
     def my_snn():
         """A stand-in for the README's user model: conv, BN, LIF, pool, linear; its

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 import energymodel as em
-from energymodel import _tables
+from energymodel.common import formatting as _tables
 from energymodel.cli import app
 from energymodel.report import figures, terminal
 from energymodel.report.compare import compare_attention, energy_view
@@ -297,7 +297,7 @@ def test_wide_latex_table_is_split_with_key_columns_repeated():
 
 
 def test_hardware_label_optional_text_defaulting_to_name():
-    from energymodel.hardware import load_hardware_text, validate_hardware_text
+    from energymodel.pricing.hardware import load_hardware_text, validate_hardware_text
 
     base = (em.load_hardware("cmos45nm").path)
     text = open(base, encoding="utf-8").read()

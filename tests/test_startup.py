@@ -1,6 +1,6 @@
 """The light commands start fast: ``--help`` and the ``hw`` sub-commands import neither torch,
 pandas nor matplotlib (checked on ``sys.modules`` of a fresh interpreter), and
-``import energymodel.hardware`` neither."""
+``import energymodel.pricing.hardware`` neither."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def test_light_commands_import_no_heavy_module(args):
 
 
 def test_import_hardware_is_light():
-    code = ("import sys, energymodel.hardware, energymodel; "
+    code = ("import sys, energymodel.pricing.hardware, energymodel; "
             f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                        check=True, timeout=120)

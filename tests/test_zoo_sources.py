@@ -21,7 +21,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from energymodel import zoo
-from energymodel.neurons import LIF
+from energymodel.lif import LIF
 
 # ----------------------------------------------------------------------------- 1. the table
 # name: (heads, T, pooling, qkv_bias, ssa_order, mlp_ratio), from the official code:

@@ -22,7 +22,7 @@ from .sdsa import SpikeDrivenSelfAttention
 from .ssa import SpikingSelfAttention
 from .vanilla import VanillaSelfAttention
 
-#: mechanism name -> class (the names :mod:`energymodel.analytic` uses).
+#: mechanism name -> class (the names :mod:`energymodel.counting.analytic` uses).
 MECHANISMS: dict[str, type[nn.Module]] = {
     "vanilla": VanillaSelfAttention,
     "ssa": SpikingSelfAttention,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..neurons import LIF
+from ..lif import LIF
 
 __all__ = [
     "linear_bn", "split_heads", "merge_heads", "calibrate_bn", "check_dims", "add_spiking_projections",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..neurons import LIF
+from ..lif import LIF
 from ._common import add_spiking_projections, check_dims, linear_bn, merge_heads, spiking_projection
 
 __all__ = ["SpikingSelfAttention"]

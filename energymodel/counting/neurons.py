@@ -14,7 +14,7 @@ Built-in families (first match wins):
 =====================  ==========================================  ==============  ===========
 family                 recognised by                               T per call      reset
 =====================  ==========================================  ==============  ===========
-energymodel            ``energymodel.neurons`` classes             ``step_mode``   ``reset()``
+energymodel            ``energymodel.lif`` classes                 ``step_mode``   ``reset()``
 spikingjelly 2.x       ``spikingjelly.activation_based.*``,        ``step_mode``   ``reset()``
 (activation_based)     ``BaseNode`` or ``PSN`` family in the MRO   ``'m'``: dim 0
 spikingjelly <= 0.14   ``spikingjelly.clock_driven.*``,            ``MultiStep*``  ``reset()``
@@ -280,9 +280,9 @@ def _snn_reset(m: nn.Module) -> None:
 NEURON_ADAPTERS: list[NeuronAdapter] = [
     NeuronAdapter(
         name="energymodel",
-        matches=lambda m: _module_path(m) == "energymodel.neurons",
+        matches=lambda m: _module_path(m) == "energymodel.lif",
         reset=_call_reset,
-        # LIF fires (h - v_threshold >= 0).to(dtype): 0 or 1 (energymodel/neurons.py)
+        # LIF fires (h - v_threshold >= 0).to(dtype): 0 or 1 (energymodel/lif.py)
         binary=lambda m: type(m).__name__ == "LIF",
     ),
     NeuronAdapter(

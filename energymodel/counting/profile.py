@@ -53,7 +53,7 @@ class Profile:
             They are listed, never silently counted as zero.
         batch_rates: optional per-batch firing rates (``batch, site, rate``) for spread statistics.
         model_stats: what the model held when profiling began (parameter and buffer bytes,
-            connection weights and zeros: :func:`energymodel.neurobench.model_statistics`),
+            connection weights and zeros: :func:`energymodel.counting.neurobench.model_statistics`),
             for NeuroBench's Footprint and ConnectionSparsity; ``None`` when unknown.
         model_info: what the profiler noted about the model, for :meth:`diagnostics`:
             ``neurons`` (recognised neuron modules), ``uncalibrated_bn`` (BatchNorm layers whose
@@ -242,8 +242,8 @@ class Profile:
         ``SynapticOperations`` (``Effective_MACs``, ``Effective_ACs``, ``Dense``),
         ``ActivationSparsity``, ``MembraneUpdates``, ``Footprint`` (bytes) and
         ``ConnectionSparsity``. Options and the conventions where ours differ:
-        :func:`energymodel.neurobench.neurobench_metrics`."""
-        from ..neurobench import neurobench_metrics  # noqa: PLC0415  (a view of the counts)
+        :func:`energymodel.counting.neurobench.neurobench_metrics`."""
+        from .neurobench import neurobench_metrics  # noqa: PLC0415  (a view of the counts)
 
         return neurobench_metrics(self, **options)
 
@@ -286,7 +286,7 @@ class Profile:
         """Serialise (and, given a path, write it atomically)."""
         text = json.dumps(self.to_dict())
         if path is not None:
-            from .._io import write_text_atomic
+            from ..common.files import write_text_atomic
 
             write_text_atomic(path, text)
         return text
@@ -302,8 +302,8 @@ class Profile:
     def diagnostics(self) -> pd.DataFrame:
         """Plausibility warnings: ``DataFrame(level, site, message, check)``, one row each
         (silent or saturated layers, ACs above dense MACs, ops without a rule, uncalibrated
-        random weights, neurons that never ran). See :mod:`energymodel.diagnostics`."""
-        from ..diagnostics import diagnose  # noqa: PLC0415  (the checks read this profile)
+        random weights, neurons that never ran). See :mod:`energymodel.counting.diagnostics`."""
+        from .diagnostics import diagnose  # noqa: PLC0415  (the checks read this profile)
 
         return diagnose(self)
 

@@ -278,7 +278,7 @@ class Profiler:
                 self._ask_binary_claims()
                 self._model_info = _model_info(self.model, self._adapters, self.calls_per_sample)
                 # sizes and zero weights for NeuroBench's Footprint / ConnectionSparsity
-                from ..neurobench import model_statistics  # noqa: PLC0415  (a view module)
+                from .neurobench import model_statistics  # noqa: PLC0415  (a view module)
 
                 self._model_stats = model_statistics(self.model, lazy=True)
             self._mode = _CountingMode(self)
@@ -741,7 +741,7 @@ class Profiler:
         ]
         snaps = list(self._batch_snaps) if self.keep_batch_rates else []
         info = dict(self._model_info, root_calls=self._root_calls, timesteps=self.timesteps)
-        from ..neurobench import finish_statistics  # noqa: PLC0415
+        from .neurobench import finish_statistics  # noqa: PLC0415
 
         stats = self._model_stats
         return Profile.deferred(

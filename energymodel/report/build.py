@@ -31,9 +31,9 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from .. import _tables
-from ..energy import estimate
-from ..hardware import list_hardware
+from ..common import formatting as _tables
+from ..pricing.energy import estimate
+from ..pricing.hardware import list_hardware
 from ..workflow import DEFAULT_BN_SHIFT, load_hardware_list, load_model, profile_model
 from . import figures
 from .compare import compare_attention, counts_view, energy_view, rates_view
@@ -85,7 +85,7 @@ def _tables_all(df: pd.DataFrame, stem: Path, caption: str, label: str,
 def sweep_view(sweep: pd.DataFrame, hardware: str) -> pd.DataFrame:
     """The token sweep for people: tokens, mechanism, core and block energy (one unit for the
     table) and ``vanilla / x`` of each."""
-    from .. import _tables as T  # noqa: PLC0415
+    from ..common import formatting as T  # noqa: PLC0415
     from .compare import MECHANISM_NAMES  # noqa: PLC0415
 
     u, f = T.pick_energy_unit(sweep[[f"core_pj[{hardware}]", f"energy_pj[{hardware}]"]].to_numpy())
@@ -104,7 +104,7 @@ def reference_views(ref: pd.DataFrame, hw_names: list[str],
     """The reference-model table for people, as two tables of at most eight columns: the
     models (T, input, parameters, spike rate, MACs, SOPs) and their energy per chip next to the
     published 45 nm figure (one unit for the table)."""
-    from .. import _tables as T  # noqa: PLC0415
+    from ..common import formatting as T  # noqa: PLC0415
 
     a = pd.DataFrame({"Model": ref["model"], "T": ref["T"].astype(int), "Input": ref["input"],
                       "Params (M)": ref["params_M"], "Spike rate": ref["spike_rate"],
@@ -307,10 +307,10 @@ def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
 def _published_tables(measured: dict, out: Path, hw_names: list[str], quick: bool, seed: int,
                       log: Callable[[str], None]) -> tuple[list[Path], str]:
     """Table ``published_rates``: each published energy, the uniform firing rate it implies on
-    cmos45nm, and the rate and energy we measured (:func:`energymodel.audit.published_table`).
+    cmos45nm, and the rate and energy we measured (:func:`energymodel.pricing.audit.published_table`).
     Published models outside the plan are profiled here too (not in the quick plan, whose rows
     then carry the published figures only)."""
-    from ..audit import published_table  # noqa: PLC0415
+    from ..pricing.audit import published_table  # noqa: PLC0415
 
     for m in PUBLISHED_MJ:
         if m not in measured and not quick:
@@ -349,9 +349,9 @@ def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,  
                   **kwargs: Any) -> list[Path]:
     """Regenerate every table and figure in ``out_dir`` (created) and its ``README.md`` index;
     return the paths written. The set is built in a hidden sibling folder and swapped in whole
-    (:func:`energymodel._io.atomic_directory`): a failure or a kill leaves the old set, never a
+    (:func:`energymodel.common.files.atomic_directory`): a failure or a kill leaves the old set, never a
     mix; other files already in ``out_dir`` are kept."""
-    from .._io import atomic_directory  # noqa: PLC0415
+    from ..common.files import atomic_directory  # noqa: PLC0415
 
     out = Path(out_dir)
     with atomic_directory(out) as tmp:

@@ -32,13 +32,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import _tables, analytic
+from ..common import formatting as _tables
+from ..counting import analytic
 from ..attention import MECHANISMS, build_attention, calibrate_bn
 from ..counting import profile as _profile
-from ..neurons import LIF
-from ..energy import MODES
-from ..errors import UserError
-from ..hardware import HardwareProfile
+from ..lif import LIF
+from ..pricing.energy import MODES
+from ..common.errors import UserError
+from ..pricing.hardware import HardwareProfile
 from ..workflow import check_pricing, load_hardware_list, price
 
 __all__ = ["compare_mechanisms", "Comparison", "compare_attention", "paper_view",
@@ -113,7 +114,7 @@ def compare_mechanisms(
     dense_macs, elementwise_ops, neuron_updates, spikes_out`` (per sample, whole module),
     ``spike_rate`` (all the module's neurons: spikes_out / neuron_updates),
     ``attention_acs, attention_macs`` (the attention products / sums only), ``analytic_macs,
-    analytic_acs`` (from :func:`energymodel.analytic.attention_ops` with the measured column
+    analytic_acs`` (from :func:`energymodel.counting.analytic.attention_ops` with the measured column
     rates; equal to the measured ones up to float rounding). Energies and ratios to vanilla are
     added by :func:`with_energy`.
     """
@@ -375,7 +376,7 @@ def paper_view(table: pd.DataFrame) -> pd.DataFrame:
     """The columns of :func:`compare_attention`'s table a paper prints, one row per mechanism:
     T, input rate, MACs and ACs (readable scale in the header), and per chip the block energy
     (one unit for the table) and ``vanilla / x``. Wide with many chips: its LaTeX is split by
-    :func:`energymodel._tables.to_latex`; :func:`energy_view` is the long form."""
+    :func:`energymodel.common.formatting.to_latex`; :func:`energy_view` is the long form."""
     hws = _hardware(table)
     out = counts_view(table)[lambda d: [c for c in d.columns
                                         if not c.startswith(("Core", "Closed"))]]

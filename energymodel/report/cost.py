@@ -1,6 +1,6 @@
 """The hardware-cost part of ``energymodel report``: the reference models on each chip
 (cores, chips, latency, energy with static), as a table and figure 6. The numbers are
-:mod:`energymodel.mapping`'s estimate, carried by every ``EnergyReport.hardware_cost``."""
+:mod:`energymodel.pricing.mapping`'s estimate, carried by every ``EnergyReport.hardware_cost``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import _tables
+from ..common import formatting as _tables
 from . import figures
 from .tables import HumanTable, write_table
 

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .._io import write_bytes_atomic  # noqa: E402
+from ..common.files import write_bytes_atomic  # noqa: E402
 
 __all__ = [
     "OKABE_ITO",
@@ -112,7 +112,7 @@ def plot_attention_by_hardware(cmp: pd.DataFrame, stem: str | os.PathLike,
     by their YAML ``label``), log scale, from
     :func:`~energymodel.report.compare.compare_attention`'s table. ``title`` and ``note`` are
     not drawn (captions belong to the text); kept for compatibility."""
-    from .._tables import format_sig, pick_energy_unit  # noqa: PLC0415
+    from ..common.formatting import format_sig, pick_energy_unit  # noqa: PLC0415
 
     hws = _hw_columns(cmp, column)
     labels = {**cmp.attrs.get("labels", {}), **(labels or {})}
@@ -198,7 +198,7 @@ def plot_layer_breakdown(layers: pd.DataFrame, hardware: str, stem: str | os.Pat
         "neuron updates": d["neuron_pj"],
         "memory (SRAM + routing)": d["memory_pj"] + d.get("routing_pj", 0.0),
     }
-    from .._tables import pick_energy_unit  # noqa: PLC0415
+    from ..common.formatting import pick_energy_unit  # noqa: PLC0415
 
     g = pd.DataFrame(comp).groupby(d["group"], sort=False).sum()
     g = g[g.sum(axis=1) > 0]
@@ -252,7 +252,7 @@ def plot_energy_vs_tokens(sweep: pd.DataFrame, hardware: str, stem: str | os.Pat
     mechanism: left the attention core (products and sums: quadratic for vanilla, linear for
     SDSA and SASA), right the whole block. ``sweep``: compare tables stacked with a
     ``tokens`` column."""
-    from .._tables import pick_energy_unit  # noqa: PLC0415
+    from ..common.formatting import pick_energy_unit  # noqa: PLC0415
 
     fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.4))
     markers = ["o", "s", "^", "D"]
@@ -329,7 +329,7 @@ def plot_reference_models(table: pd.DataFrame, hardware: Sequence[str], stem: st
 def plot_hardware_cost(table: pd.DataFrame, stem: str | os.PathLike, title: str = "",
                        labels: dict[str, str] | None = None) -> list[Path]:
     """Figure 6: the reference models mapped on each chip (an estimate, see
-    :mod:`energymodel.mapping`): cores, latency per inference, and energy per inference with
+    :mod:`energymodel.pricing.mapping`): cores, latency per inference, and energy per inference with
     the static part stacked on the dynamic one (log scales). ``table``: one row per (model,
     chip) with ``model, hardware, cores, latency_ms, dynamic_mj, static_mj``; a missing value
     (no cited figure) leaves its bar out. No title (``title`` is kept for callers: drawn only

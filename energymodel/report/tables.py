@@ -1,5 +1,5 @@
-"""Tables for people: the per-layer energy table of one model on several chips, a fixed-width
-terminal rendering, and writing any table as CSV, JSON, Markdown or LaTeX by file suffix.
+"""Tables for people: the per-layer energy table of one model on several chips, and writing any
+table as CSV, JSON, Markdown or LaTeX by file suffix (terminal text: :mod:`.terminal`).
 
 Nothing here computes an energy: every number comes from a :class:`~energymodel.Profile` or an
 :class:`~energymodel.EnergyReport`.
@@ -7,7 +7,6 @@ Nothing here computes an energy: every number comes from a :class:`~energymodel.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,16 +14,14 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from .. import _tables
+from ..common import formatting as _tables
+from ..common.errors import UserError
 from ..counting import Profile
-from ..energy import EnergyReport
-from ..errors import UserError
+from ..pricing.energy import EnergyReport
 
 __all__ = [
     "layer_energy_table",
     "totals_table",
-    "format_si",
-    "format_terminal",
     "HumanTable",
     "human_text",
     "table_text",
@@ -58,7 +55,7 @@ def check_output_path(path: str | os.PathLike | None) -> str | None:
     folder = Path(path).parent
     if not folder.is_dir():
         raise UserError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
-    from .._io import check_writable  # noqa: PLC0415  (a directory, a read-only folder)
+    from ..common.files import check_writable  # noqa: PLC0415  (a directory, a read-only folder)
 
     check_writable(path)
     return fmt
@@ -91,55 +88,6 @@ def totals_table(report: EnergyReport) -> pd.DataFrame:
     s["sops"] = s["hardware"].map(t["sops"]).to_numpy()
     s["mac_priced_on"] = s["hardware"].map(t["mac_priced_on"]).to_numpy()
     return s
-
-
-def format_si(x: Any, digits: int = 3) -> str:
-    """``1234567`` -> ``1.23M`` (k, M, G, T); small numbers as they are; NaN as ``-``."""
-    if x is None:
-        return "-"
-    if isinstance(x, str):
-        return x
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return str(x)
-    if math.isnan(v):
-        return "-"
-    if v == 0:
-        return "0"
-    a = abs(v)
-    for div, suf in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if a >= div:
-            return f"{v / div:.{digits}g}{suf}"
-    if a < 1e-3:
-        return f"{v:.2e}"
-    return f"{v:.{digits}g}"
-
-
-def format_terminal(df: pd.DataFrame, width: int | None = None, **kwargs: Any) -> str:
-    """Any table as terminal text (see :func:`energymodel.report.terminal.render`): columns
-    whose name holds ``energy``, ``J)`` or ``vanilla`` are never dropped for width."""
-    from .terminal import format_count, format_rate, render  # noqa: PLC0415
-
-    keep = [str(c) for c in df.columns
-            if any(k in str(c) for k in ("energy", "J)", "J]", "vanilla", "Vanilla"))]
-    kwargs.setdefault("keep", keep)
-    kwargs.setdefault("drop", [str(c) for c in reversed(df.columns) if str(c) not in keep][:-1])
-    if "max_col" in kwargs:  # older keyword: the longest a name may print
-        kwargs["min_name"] = kwargs.pop("max_col")
-    fmts: dict[str, Any] = {}
-    for c in df.columns:
-        low = str(c).lower()
-        if low.endswith("rate"):
-            fmts[str(c)] = format_rate
-        elif low in _COUNTS or low.startswith(("macs", "acs", "sops")):
-            fmts[str(c)] = format_count
-    kwargs["formats"] = {**fmts, **kwargs.get("formats", {})}
-    return render(df, width=width, **kwargs)
-
-
-_COUNTS = {"macs", "acs", "sops", "neuron_updates", "updates", "spikes_out", "dense_macs",
-           "elementwise_ops", "acs_rate"}
 
 
 @dataclass
@@ -327,3 +275,16 @@ def published_view(df: pd.DataFrame) -> list[HumanTable]:
     rates = [c for c in h.columns if c not in energy]
     return [HumanTable(h[rates], "Firing rates"), HumanTable(h[["Model", *energy]],
                                                              "Energy per image")]
+
+
+#: names moved to :mod:`energymodel.report.terminal` in 0.3 (terminal text is drawn there; the
+#: two modules imported each other). Kept here, with a DeprecationWarning, until 0.4.
+_MOVED_TO_TERMINAL = ("format_si", "format_terminal")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_TERMINAL:
+        from ..common.deprecation import moved  # noqa: PLC0415
+
+        return moved(f"{__name__}.{name}", "energymodel.report.terminal", name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,10 +21,10 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
-from .. import _tables
+from ..common import formatting as _tables
 
-__all__ = ["render", "format_count", "format_rate", "layer_view", "totals_view",
-           "hardware_cost_view", "neurobench_view", "terminal_width"]
+__all__ = ["render", "format_count", "format_rate", "format_si", "format_terminal", "layer_view",
+           "totals_view", "hardware_cost_view", "neurobench_view", "terminal_width"]
 
 
 def terminal_width(width: int | None = None) -> int:
@@ -70,7 +70,7 @@ def render(
 ) -> str:
     """``df`` as plain text drawn by rich, fitting ``width`` columns (default: the terminal).
 
-    ``formats``: column -> formatter (default :func:`energymodel._tables.format_sig`, so three
+    ``formats``: column -> formatter (default :func:`energymodel.common.formatting.format_sig`, so three
     significant figures). ``keep``: columns never dropped. ``drop``: columns dropped, in this
     order, while the table is too wide after ``name_column`` (default: the first text column)
     has been shortened to ``min_name`` characters. Returns the text (ends with a newline)."""
@@ -316,3 +316,50 @@ def show_comparison(table: pd.DataFrame, width: int | None = None) -> str:
                          "vanilla", width=width, keep=list(e.columns[1:]), name_column="Chip",
                          min_name=8)
     return out
+
+
+def format_si(x: Any, digits: int = 3) -> str:
+    """``1234567`` -> ``1.23M`` (k, M, G, T); small numbers as they are; NaN as ``-``."""
+    if x is None:
+        return "-"
+    if isinstance(x, str):
+        return x
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if math.isnan(v):
+        return "-"
+    if v == 0:
+        return "0"
+    a = abs(v)
+    for div, suf in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if a >= div:
+            return f"{v / div:.{digits}g}{suf}"
+    if a < 1e-3:
+        return f"{v:.2e}"
+    return f"{v:.{digits}g}"
+
+
+def format_terminal(df: pd.DataFrame, width: int | None = None, **kwargs: Any) -> str:
+    """Any table as terminal text (see :func:`render`): columns
+    whose name holds ``energy``, ``J)`` or ``vanilla`` are never dropped for width."""
+    keep = [str(c) for c in df.columns
+            if any(k in str(c) for k in ("energy", "J)", "J]", "vanilla", "Vanilla"))]
+    kwargs.setdefault("keep", keep)
+    kwargs.setdefault("drop", [str(c) for c in reversed(df.columns) if str(c) not in keep][:-1])
+    if "max_col" in kwargs:  # older keyword: the longest a name may print
+        kwargs["min_name"] = kwargs.pop("max_col")
+    fmts: dict[str, Any] = {}
+    for c in df.columns:
+        low = str(c).lower()
+        if low.endswith("rate"):
+            fmts[str(c)] = format_rate
+        elif low in _COUNTS or low.startswith(("macs", "acs", "sops")):
+            fmts[str(c)] = format_count
+    kwargs["formats"] = {**fmts, **kwargs.get("formats", {})}
+    return render(df, width=width, **kwargs)
+
+
+_COUNTS = {"macs", "acs", "sops", "neuron_updates", "updates", "spikes_out", "dense_macs",
+           "elementwise_ops", "acs_rate"}

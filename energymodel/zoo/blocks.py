@@ -25,7 +25,7 @@ from ..attention import (
     VanillaSelfAttention,
 )
 from ..attention._common import linear_bn
-from ..neurons import LIF
+from ..lif import LIF
 
 __all__ = [
     "SpikingMLP",

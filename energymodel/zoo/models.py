@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..neurons import LIF
+from ..lif import LIF
 from .blocks import SAFormerBlock, SDTBlock, SpikformerBlock, ViTBlock
 
 __all__ = ["SpikingPatchSplitting", "Spikformer", "SpikeDrivenTransformer", "SAFormer", "ViT"]

@@ -3,7 +3,7 @@
 A profile (``hwprofiles/<name>.yaml``, schema ``energymodel.hardware/1``, described in
 ``hwprofiles/README.md``) lists the energy of each component action with its unit, width,
 range and citation. This module reads and checks those files and answers typed questions in
-pJ; it never counts and never prices a model (that is :mod:`energymodel.energy`).
+pJ; it never counts and never prices a model (that is :mod:`energymodel.pricing.energy`).
 
 Shipped profiles live in ``hwprofiles/`` at the repository top; folders named in the
 environment variable ``ENERGYMODEL_HWPROFILES`` (``os.pathsep``-separated) are searched first.
@@ -486,7 +486,7 @@ class _Unreadable(Exception):
 
 # --------------------------------------------------------------------------- cost sections
 #: Optional ``capacity:`` / ``timing:`` / ``power:`` sections read by
-#: :mod:`energymodel.mapping` (cores, chips, latency, static energy). Each key -> its units and
+#: :mod:`energymodel.pricing.mapping` (cores, chips, latency, static energy). Each key -> its units and
 #: the factor to the base unit (count, bits, seconds, ops/s, watts; ``flag``: true/false).
 COST_UNITS: dict[str, dict[str, float]] = {
     "count": {"cores": 1.0, "neurons": 1.0, "axons": 1.0, "targets": 1.0},
@@ -783,7 +783,7 @@ def hardware_search_path() -> list[Path]:
     for part in extra.split(os.pathsep):
         if part.strip():
             out.append(Path(part.strip()).expanduser())
-    out.append(Path(__file__).resolve().parent.parent / "hwprofiles")  # source tree / editable
+    out.append(Path(__file__).resolve().parents[2] / "hwprofiles")  # source tree / editable
     out.append(Path(sys.prefix) / "share" / "energymodel" / "hwprofiles")  # wheel install
     return out
 

@@ -1,6 +1,6 @@
 """One exception type for problems with what the user asked for.
 
-The command line catches :class:`UserError` (and :class:`~energymodel.hardware.HardwareError`)
+The command line catches :class:`UserError` (and :class:`~energymodel.pricing.hardware.HardwareError`)
 and prints one line, ``error: ...``, with exit code 2; anything else is a bug and keeps its
 traceback.
 """

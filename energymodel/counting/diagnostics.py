@@ -22,11 +22,12 @@ neuron_never_ran      a recognised neuron module of the model never ran under th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .counting.profile import Profile
+if TYPE_CHECKING:  # pragma: no cover  (a view of the Profile: no runtime import, no cycle)
+    from .profile import Profile
 
 __all__ = [
     "SILENT_RATE",

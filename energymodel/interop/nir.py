@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from energymodel.errors import UserError
+from energymodel.common.errors import UserError
 
 __all__ = [
     "NIRModule", "load", "read_graph", "profile_nir", "PRIMITIVES", "INSTALL_HINT",

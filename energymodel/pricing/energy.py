@@ -2,7 +2,7 @@
 action costs) -> :class:`EnergyReport` (joules per sample, per layer and in total).
 
 Prices never count: every count comes from the Profile's columns, every energy from a
-:class:`~energymodel.hardware.HardwareProfile`. Two named conventions:
+:class:`~energymodel.pricing.hardware.HardwareProfile`. Two named conventions:
 
 ``paper`` (Spikformer, Spike-driven Transformer, SAFormer and peers)
     E = E_MAC x MACs + E_AC x SOPs over synaptic and attention sites, where MACs are the
@@ -60,8 +60,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from . import _tables, mapping
-from .counting.profile import Profile
+from ..common import formatting as _tables
+from . import mapping
+from ..counting.profile import Profile
 from .hardware import PRECISION_BITS, HardwareProfile, load_hardware
 
 __all__ = ["estimate", "EnergyReport", "MODES", "SOPS"]
@@ -108,7 +109,7 @@ class EnergyReport:
                               for k, v in sorted(self.unrecognized.items())])
         return pd.concat([df, extra], ignore_index=True)
     #: per chip: cores, chips, memory_bits, fits, latency_s, static_pj, dynamic_pj, total_pj,
-    #: edp, notes (an estimate; :mod:`energymodel.mapping` states the rule)
+    #: edp, notes (an estimate; :mod:`energymodel.pricing.mapping` states the rule)
     hardware_cost: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=mapping.COST_COLUMNS))
 
     # ------------------------------------------------------------------ text
@@ -162,7 +163,7 @@ class EnergyReport:
 
     def human_hardware_cost(self, unit: str | None = None) -> tuple[pd.DataFrame, str]:
         """:attr:`hardware_cost` for people, per sample (an estimate, see
-        :mod:`energymodel.mapping`): cores, chips, fits (yes / NO / -), latency in one readable
+        :mod:`energymodel.pricing.mapping`): cores, chips, fits (yes / NO / -), latency in one readable
         time unit, static / dynamic / total energy in ONE readable energy unit (``unit`` forces
         one) and the energy-delay product in their product, headers naming them; the notes are
         left out (print them apart). Returns ``(table, energy unit)``."""

@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ._io import write_text_atomic
+from .files import write_text_atomic
 
 __all__ = [
     "ENERGY_UNITS",

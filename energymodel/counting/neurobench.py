@@ -66,7 +66,7 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:  # pragma: no cover
-    from energymodel.counting.profile import Profile
+    from .profile import Profile
 
 __all__ = ["model_statistics", "neurobench_metrics", "CONVENTIONS"]
 

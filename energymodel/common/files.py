@@ -13,7 +13,7 @@ so a reader, a crash or ``kill -9`` sees either the old set or the new one, neve
 Temporaries left by killed runs are removed by the next run.
 
 A write that fails (full disk, read-only folder, file size limit) raises
-:class:`OutputError`, a :class:`~energymodel.errors.UserError`: the CLI prints one line.
+:class:`OutputError`, a :class:`~energymodel.common.errors.UserError`: the CLI prints one line.
 """
 
 from __future__ import annotations

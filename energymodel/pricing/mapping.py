@@ -3,7 +3,7 @@ it takes, how long one inference lasts, and the static energy the chips burn mea
 
 Reads the Profile's columns (never counts) and the hardware profile's optional, cited
 ``capacity:``, ``timing:`` and ``power:`` sections (never prices dynamic energy: that is
-:mod:`energymodel.energy`). A chip without those sections gets no mapping, and the notes say
+:mod:`energymodel.pricing.energy`). A chip without those sections gets no mapping, and the notes say
 which check is unavailable; ``cmos45nm`` is a technology, not a chip, and is never mapped.
 
 The rule (deterministic; every assumption is named in ``notes`` next to the numbers)
@@ -72,7 +72,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .counting.profile import Profile
+from ..counting.profile import Profile
 from .hardware import COST_KEYS, COST_UNITS, HardwareProfile
 
 __all__ = ["COST_COLUMNS", "ChipMapping", "cost_value", "map_network", "hardware_cost"]

@@ -21,7 +21,7 @@ Sources (:func:`open_data`):
   batched like a tensor file). A batch is a tensor, an ``(inputs, ...)`` tuple or a dict of
   keyword arguments.
 
-At most ``batches`` batches run. Every problem is a :class:`~energymodel.errors.UserError`
+At most ``batches`` batches run. Every problem is a :class:`~energymodel.common.errors.UserError`
 naming the file, folder or callable. Only torch, numpy and Pillow are used here; the profiler
 itself is not imported (see ``energymodel.workflow.profile_data``).
 """
@@ -42,7 +42,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
-from .errors import UserError
+from ..common.errors import UserError
 
 __all__ = ["DataSource", "open_data", "parse_normalize", "IMAGE_SUFFIXES", "TENSOR_SUFFIXES"]
 

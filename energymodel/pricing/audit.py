@@ -32,9 +32,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .counting.profile import Profile
+from ..counting.profile import Profile
 from .energy import EnergyReport, estimate
-from .errors import UserError
+from ..common.errors import UserError
 from .hardware import HardwareProfile
 
 __all__ = [

@@ -2,7 +2,7 @@
 any work instead of in a traceback after it: seeds, sizes against a memory budget, repeated
 hardware, models the profiler cannot see into, and non-finite results.
 
-Every check raises :class:`~energymodel.errors.UserError` (one line; the CLI prints it and
+Every check raises :class:`~energymodel.common.errors.UserError` (one line; the CLI prints it and
 exits with code 2).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from .errors import UserError
 
@@ -99,14 +99,14 @@ def attention_bytes(tokens: int, dim: int, heads: int, timesteps: int) -> int:
 PROBE_ABOVE_BYTES = 64 << 20
 
 
-def activation_bytes_per_sample(model: Any, shape: Sequence[int]) -> int:
+def activation_bytes_per_sample(model: Any, shape: Sequence[int],
+                                reset_states: Callable[[Any], None]) -> int:
     """Rough peak bytes one sample takes in ``model``: three times the largest output of any
     module (its input, its output and a temporary), measured by running one zero sample under
-    ``no_grad``. Neuron states are reset afterwards. A model that fails here is left to the
-    real run, which reports its error."""
+    ``no_grad``. Neuron states are cleared afterwards with ``reset_states(model)`` (passed in:
+    this module sits below the neurons). A model that fails here is left to the real run,
+    which reports its error."""
     import torch  # noqa: PLC0415
-
-    from .neurons import reset_states  # noqa: PLC0415
 
     peak = [0]
 
