@@ -86,6 +86,8 @@ def hw_show(name: str = typer.Argument(..., help="profile name or path to a YAML
             rng = f" [{e['low']:g} .. {e['high']:g}]" if "low" in e or "high" in e else ""
             val = f"{str(e['value']):>9}" if isinstance(e["value"], bool) else f"{e['value']:>9g}"
             typer.echo(f"  {section + '.' + k:<34} {val} {e['unit']}{rng}  -- {e['citation']}")
+            if "fitted" in e:
+                typer.echo(f"      {'fitted to:':<12} {e['fitted']} (hwprofiles/validation/measured.yaml)")
 
 
 def _raw_entry(p: "_hw.HardwareProfile", section: str, name: str, precision: str) -> dict:
@@ -96,6 +98,35 @@ def _raw_entry(p: "_hw.HardwareProfile", section: str, name: str, precision: str
     if section == "dram":
         return p.data["dram"]
     return {}
+
+
+@hw_app.command("check-measured")
+def hw_check_measured(
+    cases: Optional[Path] = typer.Option(None, "--cases", help="a validation YAML (default: the "
+                                         "shipped hwprofiles/validation/measured.yaml)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="also write the table (.csv, .json, "
+                                       ".md, .tex)"),
+) -> None:
+    """The hardware-cost estimate against measured chips: every case run at its published size
+    and activity (both ends of a bracket), predicted / measured per quantity. Exit 0 when every
+    held-out case lands within 2x, 1 when one does not, 2 on a bad file."""
+    from .pricing import validation  # noqa: PLC0415
+    from .report import tables  # noqa: PLC0415
+
+    try:
+        loaded = validation.load_cases(cases)
+        if out is not None:
+            tables.check_output_path(out)
+        df = validation.validate(loaded)
+    except (UserError, _hw.HardwareError) as e:
+        typer.echo(f"error: {' '.join(str(e).split())}", err=True)
+        raise typer.Exit(2)
+    typer.echo(validation.summary_text(df))
+    if out is not None:
+        tables.write_table(df, out)
+        typer.echo(f"wrote {out}")
+    held = df[df["role"] == "held_out"]
+    raise typer.Exit(0 if bool(held["within"].all()) else 1)
 
 
 @hw_app.command("validate")

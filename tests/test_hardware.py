@@ -64,7 +64,7 @@ def test_neuromorphic_constants_and_flags():
     assert (lo.event("tile_hop", "low"), lo.event("tile_hop", "high")) == (3.0, 4.0)
     assert lo.includes_memory and not lo.all_in
     tn = load_hardware("truenorth")
-    assert tn.event("synaptic_op") == pytest.approx(26) and tn.all_in
+    assert tn.event("synaptic_op") == pytest.approx(2.30) and tn.all_in
     fp = load_hardware("fpga")
     assert fp.all_in
     # the FPGA figure is power / synaptic-op throughput (FireFly v2, TCAD 2024), two OPs per
@@ -113,7 +113,7 @@ def test_env_var_adds_search_folder(tmp_path, monkeypatch):
     (tmp_path / "mychip.yaml").write_text(text)
     monkeypatch.setenv("ENERGYMODEL_HWPROFILES", str(tmp_path))
     assert "mychip" in list_hardware()
-    assert load_hardware("mychip").event("synaptic_op") == pytest.approx(26)
+    assert load_hardware("mychip").event("synaptic_op") == pytest.approx(2.30)
     assert load_hardware(str(tmp_path / "mychip.yaml")).name == "mychip"
 
 

@@ -40,6 +40,11 @@ def _input_kind(row: pd.Series) -> str:
     return "binary" if binary == calls else "integer"
 
 
+#: joins the two site keys of one edge in ``model_info["layer_edges"]`` (module names hold no
+#: spaces, so the text splits back unambiguously)
+EDGE_SEP = " -> "
+
+
 class Profile:
     """Counts recorded by the profiler, one row per executed op site.
 
@@ -58,7 +63,8 @@ class Profile:
         model_info: what the profiler noted about the model, for :meth:`diagnostics`:
             ``neurons`` (recognised neuron modules), ``uncalibrated_bn`` (BatchNorm layers whose
             running statistics were still their initial values), ``root_calls`` (model calls
-            counted), ``calls_per_sample``.
+            counted), ``calls_per_sample``, ``layer_edges`` (the layer graph: see
+            :meth:`layer_edges`).
     """
 
     def __init__(
@@ -298,6 +304,18 @@ class Profile:
             with open(s, encoding="utf-8") as f:
                 s = f.read()
         return cls.from_dict(json.loads(s))
+
+    def layer_edges(self) -> list[tuple[str, str]] | None:
+        """The executed layer graph: ``(a, b)`` for every weight layer ``a`` (a site with
+        ``weight_elems > 0``) whose output reaches weight layer ``b``'s input through the ops in
+        between (neurons, residual sums, concatenations, attention products), as the profiler
+        traced it tensor by tensor. A layer reading its own earlier output (a recurrence) has
+        no edge to itself. ``None`` where the profile holds no graph (a profile written before
+        0.3, or built by hand): the mapping then puts the layers in series and says so."""
+        edges = self.model_info.get("layer_edges")
+        if edges is None:
+            return None
+        return [tuple(e.split(EDGE_SEP, 1)) for e in edges]  # type: ignore[misc]
 
     def diagnostics(self) -> pd.DataFrame:
         """Plausibility warnings: ``DataFrame(level, site, message, check)``, one row each

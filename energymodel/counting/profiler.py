@@ -19,11 +19,12 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode
+from torch.utils.weak import WeakTensorKeyDictionary
 
 from .columns import COUNT_COLUMNS, ID_COLUMNS, STATIC_COLUMNS
 from .neurons import NeuronAdapter, find_adapter
 from .operands import F64, HOST_DEVICES, CountOptions, exact_sum, exact_sum_dims
-from .profile import Profile
+from .profile import EDGE_SEP, Profile
 from .rules import IGNORED_OPS, OpCount, RuleContext, rule_for
 
 __all__ = ["Profiler", "profile", "profile_loader"]
@@ -155,7 +156,9 @@ class _CountingMode(TorchDispatchMode):
         rule, name, ignored, composite = entry
         if rule is None:
             if ignored:
-                return func(*args, **kwargs)
+                out = func(*args, **kwargs)
+                p._link(args, kwargs, out)
+                return out
             if composite:
                 # torch.inference_mode skips the autograd decomposition: decompose here, under
                 # this mode, so the parts (convolution, addmm...) are counted as under no_grad
@@ -168,14 +171,40 @@ class _CountingMode(TorchDispatchMode):
                     return r
             out = func(*args, **kwargs)
             p._pending_unrecognized[name] += 1
+            p._link(args, kwargs, out)
             return out
         out = func(*args, **kwargs)
         o = out[0] if isinstance(out, (tuple, list)) else out
+        node = None
         with _Bookkeeping():
             oc = rule(p._ctx, args, kwargs, o)
             if oc is not None:
-                p._record(p._stack[-1], oc)
+                node = p._record(p._stack[-1], oc)
+        p._link(args, kwargs, out, node)
         return out
+
+
+class _Node:
+    """One call of a weight layer in the layer graph; its site key is known once the call's
+    journal is applied (a discarded call leaves it None, and its edges are dropped)."""
+
+    __slots__ = ("key",)
+
+    def __init__(self) -> None:
+        self.key: str | None = None
+
+
+def _tensors(*trees: Any) -> Iterable[torch.Tensor]:
+    """The tensors among ops' arguments and results (lists, tuples and dicts, two levels)."""
+    for tree in trees:
+        items = tree.values() if isinstance(tree, dict) else tree if isinstance(tree, (list, tuple)) else (tree,)
+        for a in items:
+            if isinstance(a, torch.Tensor):
+                yield a
+            elif isinstance(a, (list, tuple)):
+                for b in a:
+                    if isinstance(b, torch.Tensor):
+                        yield b
 
 
 class Profiler:
@@ -263,6 +292,11 @@ class Profiler:
         self._clean = False  # neuron states known to be reset (by us, at a sample's end)
         self._batch_snaps: list[tuple[list[str], torch.Tensor | None, list[float]]] = []
         self._binary_ok: dict[nn.Module, bool] = {}  # neuron -> its adapter claims 0/1 output
+        # the layer graph (docs: Profile.layer_edges): each tensor the model made maps to the
+        # weight-layer calls it depends on most recently; an edge joins a weight layer to the
+        # weight layers whose outputs reach its input
+        self._frontier: WeakTensorKeyDictionary = WeakTensorKeyDictionary()
+        self._edges: set[tuple[str, str]] = set()
 
     def __enter__(self) -> "Profiler":
         if self._active:
@@ -374,6 +408,7 @@ class Profiler:
                 if self._neuron_depth == 0:
                     if not failed:
                         self._record_neuron(frame, inputs, output)
+                        self._link(inputs, (), output)
                     self._enter_mode()
             if not stack:
                 if failed:
@@ -482,12 +517,17 @@ class Profiler:
             self._sites[key] = s
         return s
 
-    def _record(self, frame: _Frame, oc: OpCount) -> None:
-        # journaled: applied when the outermost call returns (frames keep their ordinals)
-        self._journal.append((self._apply_record, frame, oc))
+    def _record(self, frame: _Frame, oc: OpCount) -> _Node | None:
+        """Journal one op's counts (applied when the outermost call returns: frames keep their
+        ordinals); a weight layer's call gets a node of the layer graph."""
+        node = _Node() if oc.static.get("weight_elems", 0) else None
+        self._journal.append((self._apply_record, frame, oc, node))
+        return node
 
-    def _apply_record(self, frame: _Frame, oc: OpCount) -> None:
+    def _apply_record(self, frame: _Frame, oc: OpCount, node: _Node | None = None) -> None:
         s = self._site(frame, oc.op, oc.kind)
+        if node is not None:
+            node.key = s.key
         s.calls += 1
         for n, v in oc.host.items():
             s.host[n] += float(v)
@@ -495,6 +535,28 @@ class Profiler:
             s.static[n] = max(s.static.get(n, 0.0), float(v))
         if oc.dev:
             s.add_dev(oc.dev)
+
+    def _link(self, args: Any, kwargs: Any, out: Any, node: _Node | None = None) -> None:
+        """Carry the layer graph through one op: its outputs depend on what its inputs depend
+        on, or, for a weight layer, on this layer (an edge from each layer its inputs reach)."""
+        fr = self._frontier
+        preds: frozenset | None = None
+        for a in _tensors(args, kwargs):
+            f = fr.get(a)
+            if f:
+                preds = f if preds is None else preds | f
+        if node is not None:
+            if preds:
+                self._journal.append((self._apply_edges, preds, node))
+            preds = frozenset((node,))
+        if preds:
+            for o in _tensors(out):
+                fr[o] = preds
+
+    def _apply_edges(self, preds: frozenset, node: _Node) -> None:
+        for a in preds:
+            if a.key is not None and node.key is not None and a.key != node.key:
+                self._edges.add((a.key, node.key))
 
     def _ask_binary_claims(self) -> None:
         """Ask each neuron's adapter once, on entry, whether its output is 0 / 1 by
@@ -740,7 +802,8 @@ class Profiler:
             for i, s in enumerate(sites)
         ]
         snaps = list(self._batch_snaps) if self.keep_batch_rates else []
-        info = dict(self._model_info, root_calls=self._root_calls, timesteps=self.timesteps)
+        info = dict(self._model_info, root_calls=self._root_calls, timesteps=self.timesteps,
+                    layer_edges=[f"{a}{EDGE_SEP}{b}" for a, b in sorted(self._edges)])
         from .neurobench import finish_statistics  # noqa: PLC0415
 
         stats = self._model_stats

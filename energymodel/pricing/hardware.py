@@ -94,6 +94,9 @@ _ENTRY_KEYS = {
     "interpolated",
     "derivation",
     "note",
+    # which measured cases (hwprofiles/validation/measured.yaml ids) set this value: a fitted
+    # constant is not a prediction on those cases
+    "fitted",
 }
 _WHICH = ("nominal", "low", "high")
 
@@ -330,7 +333,7 @@ class _Checker:
         if "capacity_bytes" in value:
             self.number_in(value["capacity_bytes"], f"{field}.capacity_bytes", 1.0,
                            MAX_CAPACITY_BYTES)
-        for k in ("derivation", "note"):
+        for k in ("derivation", "note", "fitted"):
             if k in value and not isinstance(value[k], str):
                 self.add(f"{field}.{k}", f"must be text, got {type(value[k]).__name__}")
         if "interpolated" in value and not isinstance(value["interpolated"], bool):
@@ -515,16 +518,22 @@ COST_KEYS: dict[str, dict[str, str]] = {
         "tile_hop": "time",
         "barrier_sync": "time",
         "synaptic_ops_per_second": "rate",
+        # the host / management processors' time per timestep (spike I/O, step control): a
+        # fixed part and a part per core that receives the input (energymodel.pricing.mapping)
+        "host_step": "time",
+        "host_step_per_input_core": "time",
     },
     "power": {
         "static_per_chip": "power",
         "static_per_core": "power",
+        # drawn above idle whenever the chip runs (management cores, host link), per chip
+        "running_per_chip": "power",
     },
 }
 
 
 #: keys of a cost-section entry (no widths, capacities or interpolation there)
-_COST_ENTRY_KEYS = {"value", "unit", "citation", "low", "high", "note", "derivation"}
+_COST_ENTRY_KEYS = {"value", "unit", "citation", "low", "high", "note", "derivation", "fitted"}
 #: plausible range of a constant in its dimension's base unit (energy: pJ per operation; count;
 #: bits; seconds; ops/s; watts): wider values are unit mistakes, and would overflow products
 PLAUSIBLE: dict[str, tuple[float, float]] = {

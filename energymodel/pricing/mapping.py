@@ -78,8 +78,8 @@ from .hardware import COST_KEYS, COST_UNITS, HardwareProfile
 __all__ = ["COST_COLUMNS", "ChipMapping", "cost_value", "map_network", "hardware_cost"]
 
 #: Columns of ``EnergyReport.hardware_cost`` (one row per chip; energies pJ per sample).
-COST_COLUMNS = ["hardware", "cores", "chips", "memory_bits", "fits", "latency_s", "static_pj",
-                "dynamic_pj", "total_pj", "edp", "notes"]
+COST_COLUMNS = ["hardware", "cores", "chips", "memory_bits", "fits", "latency_s", "period_s",
+                "static_pj", "running_pj", "dynamic_pj", "total_pj", "edp", "notes"]
 
 
 def cost_value(hw: HardwareProfile, section: str, key: str, which: str = "nominal") -> Any:
@@ -109,6 +109,10 @@ class ChipMapping:
     depth: int
     latency_s: float
     notes: list[str] = field(default_factory=list)
+    period_s: float = float("nan")      # streaming: one inference every period (T steps)
+    step_s: float = float("nan")        # one timestep: max(busiest core, host per step)
+    host_bound: bool = False            # the host's time per step set the step
+    input_cores: int | None = None      # cores that receive the input from the host
 
 
 def _layers(df: pd.DataFrame, T: int) -> pd.DataFrame:
@@ -189,10 +193,13 @@ def _capacity(hw: HardwareProfile) -> _Cap:
 
 
 def map_network(profile: Profile, hw: HardwareProfile, timesteps: int | None = None,
-                max_chips: int = 1) -> ChipMapping:
-    """Pack a profiled network on ``hw`` and estimate its latency per sample (seconds).
+                max_chips: int = 1, input_cores: int | None = None) -> ChipMapping:
+    """Pack a profiled network on ``hw`` and estimate its latency and streaming period per
+    sample (seconds).
 
     ``timesteps``: T (default: the largest ``timesteps`` of the profile's neuron sites, else 1).
+    ``input_cores``: how many cores receive the input from the host (default: the cores of the
+    mapped layers the input reaches first; a published placement may differ).
     A capacity violation is reported (``fits=False`` and a note), never raised."""
     if max_chips < 1:
         raise ValueError(f"map_network: max_chips must be >= 1, got {max_chips}")
@@ -206,6 +213,7 @@ def map_network(profile: Profile, hw: HardwareProfile, timesteps: int | None = N
         return ChipMapping(hw.name, pd.DataFrame(), None, None, float("nan"), None, "", 0,
                            float("nan"), [f"{hw.name} is a technology, not a chip: no mapping"])
     lay = _layers(df, T)
+    weight_sites = lay["site"]
     neuromorphic = hw.kind == "neuromorphic"
     n_att = int(((df["kind"] == "attention") & (df["calls"] > 0)).sum())
     if n_att and neuromorphic:
@@ -260,7 +268,9 @@ def map_network(profile: Profile, hw: HardwareProfile, timesteps: int | None = N
                                          "combine_cores", "splitter_cores", "memory_bits",
                                          "limiting", "placeable", "depth", "sops_step",
                                          "dense_step"])
-    depth = int(layers["depth"].sum()) if len(layers) else 0
+    depth, roots = _longest_path(list(weight_sites), layers, profile.layer_edges(), notes)
+    if input_cores is None and has_capacity and roots:
+        input_cores = int(layers.loc[layers["site"].isin(roots), "cores"].sum())
     memory_bits = float(layers["memory_bits"].sum(min_count=1)) if len(layers) else 0.0
     cores = chips = None
     fits: bool | None = None
@@ -285,22 +295,57 @@ def map_network(profile: Profile, hw: HardwareProfile, timesteps: int | None = N
                          "neurons")
         if layers["splitter_neurons"].sum() > 0:
             notes.append(f"fan-out: {int(layers['splitter_neurons'].sum())} splitter neurons")
-    latency = _latency(df, hw, layers, T, depth, notes)
+    tm = _timing(df, hw, layers, T, depth, input_cores, notes)
     return ChipMapping(hw.name, layers, cores, chips, memory_bits, fits, limiting, depth,
-                       latency, notes)
+                       tm["latency"], notes, period_s=tm["period"], step_s=tm["step"],
+                       host_bound=tm["host_bound"], input_cores=input_cores)
 
 
-def _latency(df: pd.DataFrame, hw: HardwareProfile, layers: pd.DataFrame, T: int, depth: int,
-             notes: list[str]) -> float:
+def _longest_path(sites: list[str], layers: pd.DataFrame,
+                  edges: list[tuple[str, str]] | None, notes: list[str]) -> tuple[int, list[str]]:
+    """Pipeline depth: the most stages on any path through the layer graph (branches run in
+    parallel; a residual or concatenation join waits for its longest input). ``sites``: every
+    weight layer in execution order (unmapped ones, e.g. analog-input layers on the host, pass
+    their inputs on with no stage of their own). Returns the depth and the mapped layers with
+    no mapped layer before them (the ones the input reaches first)."""
+    stage = dict(zip(layers["site"], layers["depth"].astype(int))) if len(layers) else {}
+    if not stage:
+        return 0, []
+    if edges is None:
+        notes.append("layer graph unknown (a profile from before 0.3): stages counted in "
+                     "series, an upper bound on the depth")
+        return int(sum(stage.values())), [str(layers["site"].iloc[0])]
+    order = {s: i for i, s in enumerate(sites)}
+    preds: dict[str, list[str]] = {s: [] for s in sites}
+    for a, b in edges:
+        if a in order and b in order and order[a] < order[b]:  # a later layer feeding an
+            preds[b].append(a)                                  # earlier one: a recurrence
+    best: dict[str, int] = {}
+    mapped_before: dict[str, bool] = {}
+    for s in sites:
+        best[s] = stage.get(s, 0) + max((best[a] for a in preds[s]), default=0)
+        mapped_before[s] = any(a in stage or mapped_before[a] for a in preds[s])
+    roots = [s for s in stage if not mapped_before[s]]
+    return max(best.values()), roots
+
+
+def _timing(df: pd.DataFrame, hw: HardwareProfile, layers: pd.DataFrame, T: int, depth: int,
+            input_cores: int | None, notes: list[str]) -> dict[str, Any]:
+    """Step, latency and streaming period (seconds; see the module docstring)."""
+    out: dict[str, Any] = {"step": float("nan"), "latency": float("nan"),
+                           "period": float("nan"), "host_bound": False}
     tick = cost_value(hw, "timing", "tick")
     t_sop = cost_value(hw, "timing", "synaptic_op")
     rate = cost_value(hw, "timing", "synaptic_ops_per_second")
     if not len(layers):
         notes.append("no layer mapped on the chip: latency not estimated")
-        return float("nan")
+        return out
+    stages = max(depth, 1)
     if tick is not None:
-        notes.append(f"latency: (T + {depth} stages - 1) ticks of {tick * 1e3:g} ms")
-        return (T + max(depth, 1) - 1) * tick
+        notes.append(f"latency: (T + {depth} stages - 1) ticks of {tick * 1e3:g} ms; period: "
+                     "T ticks")
+        out.update(step=tick, latency=(T + stages - 1) * tick, period=T * tick)
+        return out
     if t_sop is not None and len(layers) and layers["cores"].notna().all():
         neu = df[df["kind"] == "neuron"]
         upd = float(neu["neuron_updates"].sum())
@@ -316,34 +361,56 @@ def _latency(df: pd.DataFrame, hw: HardwareProfile, layers: pd.DataFrame, T: int
                                                                 layers["units"]) * t_nu
         sync = cost_value(hw, "timing", "barrier_sync") or 0.0
         hop = cost_value(hw, "timing", "tile_hop") or 0.0
-        step = float(work.max()) + sync + hop
-        notes.append(f"latency: (T + {depth} stages - 1) steps of {step * 1e9:.4g} ns (busiest "
-                     "core + barrier sync + one hop); host I/O not modelled")
-        return (T + max(depth, 1) - 1) * step
+        compute = float(work.max()) + sync + hop
+        h0 = cost_value(hw, "timing", "host_step")
+        h1 = cost_value(hw, "timing", "host_step_per_input_core")
+        host = None
+        if h0 is not None or h1 is not None:
+            host = (h0 or 0.0) + (h1 or 0.0) * float(input_cores or 0)
+        step = compute if host is None else max(compute, host)
+        out.update(step=step, latency=(T + stages - 1) * step, period=T * step,
+                   host_bound=host is not None and host >= compute)
+        what = (f"steps of {step * 1e9:.4g} ns (busiest core + barrier sync + one hop)"
+                if host is None or compute > host else
+                f"steps of {step * 1e6:.4g} us, set by the host's time per step "
+                f"({input_cores or 0} input core(s); the chip's compute takes "
+                f"{compute * 1e6:.3g} us)")
+        notes.append(f"latency: (T + {depth} stages - 1) {what}; period: T steps"
+                     + ("; host I/O time not cited: not modelled" if host is None else ""))
+        return out
     if rate is not None:
         slots = float(layers["dense_step"].sum()) * T
         notes.append("latency: dense synapse-timestep slots / throughput (no sparsity "
-                     "acceleration)")
-        return slots / rate
+                     "acceleration); period = latency (one sample at a time)")
+        lat = slots / rate
+        out.update(step=lat / T if T else lat, latency=lat, period=lat)
+        return out
     notes.append("no cited timing: latency unavailable")
-    return float("nan")
+    return out
 
 
 def hardware_cost(profile: Profile, hardware: Sequence[HardwareProfile],
                   dynamic_pj: Mapping[str, float], mode: str = "paper",
-                  timesteps: int | None = None, max_chips: int = 1) -> pd.DataFrame:
+                  timesteps: int | None = None, max_chips: int = 1,
+                  input_cores: int | None = None) -> pd.DataFrame:
     """The hardware-cost table: one row per chip (:data:`COST_COLUMNS`), energies in pJ per
-    sample, latency in seconds per sample, ``edp`` in pJ s. ``dynamic_pj``: each chip's
-    dynamic energy per sample from the energy report. ``mode="full"`` adds the static energy
-    to ``total_pj``; ``"paper"`` keeps ``total_pj`` dynamic and shows ``static_pj`` beside it."""
+    sample, latency and period in seconds per sample, ``edp`` in pJ s (total x latency).
+
+    ``dynamic_pj``: each chip's dynamic (per-op) energy per sample from the energy report.
+    ``static_pj`` (idle power of the chips and cores) and ``running_pj`` (power drawn above
+    idle while the chip runs: management cores, host link) are each power x the streaming
+    period, the time one inference occupies the chips when inferences follow each other, as in
+    the measurements the constants were fitted to. ``mode="full"`` adds both to ``total_pj``;
+    ``"paper"`` keeps ``total_pj`` dynamic and shows them beside it."""
     rows = []
     for hw in hardware:
-        mp = map_network(profile, hw, timesteps, max_chips)
+        mp = map_network(profile, hw, timesteps, max_chips, input_cores)
         notes = ["estimate"] + list(mp.notes)
         dyn = float(dynamic_pj.get(hw.name, float("nan")))
         p_chip = cost_value(hw, "power", "static_per_chip")
         p_core = cost_value(hw, "power", "static_per_core")
-        static = float("nan")
+        p_run = cost_value(hw, "power", "running_per_chip")
+        static = running = float("nan")
         if hw.kind == "digital":
             pass
         elif p_chip is None and p_core is None:
@@ -352,16 +419,27 @@ def hardware_cost(profile: Profile, hardware: Sequence[HardwareProfile],
                             if hw.all_in and hw.kind == "fpga" else ""))
         elif (p_chip is not None and mp.chips is None) or (p_core is not None and mp.cores is None):
             notes.append("static power needs the chip/core count: static energy unavailable")
-        elif not math.isnan(mp.latency_s):
+        elif not math.isnan(mp.period_s):
             watts = (p_chip or 0.0) * (mp.chips or 0) + (p_core or 0.0) * (mp.cores or 0)
-            static = watts * mp.latency_s * 1e12
+            static = watts * mp.period_s * 1e12
+        if hw.kind != "digital":
+            if p_run is None:
+                if hw.kind == "neuromorphic":
+                    notes.append("no cited running (management) power: not modelled")
+            elif mp.chips is not None and not math.isnan(mp.period_s):
+                running = p_run * mp.chips * mp.period_s * 1e12
+        if not math.isnan(static) or not math.isnan(running):
+            notes.append("static and running energy over the streaming period (a lone "
+                         "inference holds the chips for the latency)")
         total = dyn
-        if mode == "full" and not math.isnan(static):
-            total = dyn + static
-        elif mode == "paper" and not math.isnan(static):
-            notes.append("paper convention: static shown, not added")
+        extra = [v for v in (static, running) if not math.isnan(v)]
+        if mode == "full" and extra:
+            total = dyn + sum(extra)
+        elif mode == "paper" and extra:
+            notes.append("paper convention: static and running shown, not added")
         rows.append({"hardware": hw.name, "cores": mp.cores, "chips": mp.chips,
                      "memory_bits": mp.memory_bits, "fits": mp.fits, "latency_s": mp.latency_s,
-                     "static_pj": static, "dynamic_pj": dyn, "total_pj": total,
-                     "edp": total * mp.latency_s, "notes": "; ".join(notes)})
+                     "period_s": mp.period_s, "static_pj": static, "running_pj": running,
+                     "dynamic_pj": dyn, "total_pj": total, "edp": total * mp.latency_s,
+                     "notes": "; ".join(notes)})
     return pd.DataFrame(rows, columns=COST_COLUMNS)

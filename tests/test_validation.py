@@ -1,0 +1,129 @@
+"""The hardware-cost estimate against measured chips (hwprofiles/validation/measured.yaml).
+
+Every held-out case lands within 2x of its measurement at both ends of its activity bracket;
+fitted constants name the cases they were fitted to, and those cases are marked ``fit``; the
+predictions are checked by hand on one case per chip; a bad row is one error naming file, row
+and field."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from energymodel.pricing import validation as V
+from energymodel.pricing.hardware import HardwareError, load_hardware
+
+REPO = Path(__file__).resolve().parents[1]
+CASES = V.load_cases()
+
+
+@pytest.fixture(scope="module")
+def table():
+    return V.validate(CASES)
+
+
+def test_at_least_ten_cases_held_out_and_fit_apart():
+    assert len(CASES) >= 10
+    held = [c for c in CASES if c.role == "held_out"]
+    assert len(held) >= 7 and {c.chip for c in held} == {"loihi", "truenorth"}
+    assert len({c.id for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", [c.id for c in CASES if c.role == "held_out"])
+def test_held_out_case_within_2x_at_both_ends(table, case):
+    rows = table[table["case"] == case]
+    c = next(x for x in CASES if x.id == case)
+    assert sorted(rows["activity"].unique()) == sorted(c.activity)  # both bracket ends ran
+    assert set(rows["quantity"]) == set(c.measured)
+    bad = rows[~rows["within"]]
+    assert bad.empty, bad[["activity", "quantity", "measured", "predicted", "ratio"]]
+
+
+def test_fitted_constants_name_fit_cases_only():
+    """A constant fitted to a case makes that case no test: every `fitted` entry of a shipped
+    profile names cases of this file, and each of them has role fit."""
+    roles = {c.id: c.role for c in CASES}
+    seen = 0
+    for chip in ("loihi", "truenorth"):
+        hw = load_hardware(chip)
+        for section in ("events", "timing", "power", "capacity"):
+            for key, e in (hw.data.get(section) or {}).items():
+                if isinstance(e, dict) and "fitted" in e:
+                    for cid in (s.strip() for s in e["fitted"].split(",")):
+                        assert roles.get(cid) == "fit", (chip, section, key, cid)
+                        seen += 1
+    assert seen >= 8
+
+
+def test_loihi_keyword_spotter_by_hand():
+    """Period: 10 steps of the host's time, 184.8 us + 2 input cores x 76.23 us (the busiest
+    core needs far less); energy above idle: the full-convention op energy + 80.7 mW x period;
+    total: + 29.5 mW x period."""
+    c = next(x for x in CASES if x.id == "loihi-kws")
+    p = V.predict(c, 0.1)
+    period = 10 * (184.8e-6 + 2 * 76.23e-6)
+    assert p["period_s"] == pytest.approx(period)
+    assert p["latency_s"] == pytest.approx((10 + 3 - 1) * period / 10)   # 3 stages
+    run, idle = 0.0807 * period, 0.0295 * period
+    ops = p["dynamic_j"] - run
+    # SOPs at 10 % activity: 10 steps x (39 of 390 inputs x 256 + 26 of 256 x 256 + 26 x 29)
+    sops = 10 * (39 * 256 + 26 * 256 + 26 * 29) * 23.6e-12
+    assert ops > sops and ops < 3 * sops   # plus neuron updates and spike routing
+    assert p["total_j"] == pytest.approx(p["dynamic_j"] + idle)
+
+
+def test_truenorth_power_by_hand():
+    """20.07 Hz x 1,048,576 neurons x 128 synapses x 2.30 pJ + 64.4 mW = 70.6 mW."""
+    c = next(x for x in CASES if x.id == "truenorth-sweep-20.07hz")
+    p = V.predict(c, c.activity[0])
+    events_per_s = round(0.02007 * 1048576) * 128 / 1e-3
+    assert p["power_w"] == pytest.approx(events_per_s * 2.30e-12 + 0.0644, rel=1e-6)
+    assert p["cores"] == 4096 and p["chips"] == 1
+
+
+def test_the_check_can_fail():
+    """The same case with a measurement 3x higher is outside 2x: the test above can fail."""
+    c = next(x for x in CASES if x.id == "truenorth-sweep-20.07hz")
+    worse = V.MeasuredCase(**{**c.__dict__, "measured": {"power_w": 3 * c.measured["power_w"]}})
+    assert not V.validate([worse])["within"].any()
+
+
+_GOOD = (REPO / "hwprofiles" / "validation" / "measured.yaml").read_text()
+_FIRST = "  - id: loihi-kws\n"
+
+
+@pytest.mark.parametrize("edit,field", [
+    (lambda t: t.replace("    role: fit\n", "", 1), "role"),
+    (lambda t: t.replace("    role: fit\n", "    role: maybe\n", 1), "role"),
+    (lambda t: t.replace("period_s: 3.373e-3", "period_s: 3.373e+9", 1), "measured.period_s"),
+    (lambda t: t.replace("period_s: 3.373e-3", "latency: 3.373e-3", 1), "measured.latency"),
+    (lambda t: re.sub(r'source: "blouw2019, Table 1[^\n]*', 'source: "somebody, Table 1"', t, 1),
+     "source"),
+    (lambda t: t.replace("activity: {low: 0.05, high: 0.2}", "activity: {low: 0.05, high: 2}", 1),
+     "activity.high"),
+    (lambda t: t.replace("network: blouw_keyword_spotter", "network: nothing", 1), "network"),
+    (lambda t: t.replace("    input_cores: 2\n", "    input_cores: -1\n", 1), "input_cores"),
+    (lambda t: t.replace("    chip: loihi\n", "    chip: loihi\n    colour: red\n", 1), "colour"),
+])
+def test_bad_row_names_file_row_and_field(tmp_path, edit, field):
+    f = tmp_path / "cases.yaml"
+    f.write_text(edit(_GOOD))
+    with pytest.raises(HardwareError) as e:
+        V.load_cases(f)
+    msg = str(e.value)
+    assert msg.startswith(f"{f}: case 1 (loihi-kws): {field}:"), msg
+
+
+def test_cli_check_measured_bad_file_is_one_error_line(tmp_path):
+    f = tmp_path / "cases.yaml"
+    f.write_text(_GOOD.replace("    role: fit\n", "", 1))
+    r = subprocess.run([sys.executable, "-m", "energymodel", "hw", "check-measured", "--cases",
+                        str(f)], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and re.match(r"error: .*cases\.yaml: case 1 \(loihi-kws\): role: missing",
+                                        lines[0]), r.stderr
