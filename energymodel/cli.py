@@ -81,7 +81,7 @@ def hw_show(name: str = typer.Argument(..., help="profile name or path to a YAML
             if key in entry:
                 for i, ln in enumerate(str(entry[key]).strip().splitlines()):
                     typer.echo(f"      {key + ':' if i == 0 else '':<12} {ln.strip()}")
-    for section in ("capacity", "timing", "power"):  # hardware cost (energymodel.mapping)
+    for section in ("capacity", "timing", "power"):  # hardware cost (energymodel.pricing.mapping)
         for k, e in (p.data.get(section) or {}).items():
             rng = f" [{e['low']:g} .. {e['high']:g}]" if "low" in e or "high" in e else ""
             val = f"{str(e['value']):>9}" if isinstance(e["value"], bool) else f"{e['value']:>9g}"
@@ -521,7 +521,7 @@ def _print_profile_tables(prof, rep, *, layers: bool, depth: Optional[int],
     if len(rep.hardware_cost):
         c, unit, kw = terminal.hardware_cost_view(rep, labels=labels)
         typer.echo(f"hardware cost, per sample (an estimate; rule and assumptions: "
-                   f"energymodel.mapping); energy in {unit}")
+                   f"energymodel.pricing.mapping); energy in {unit}")
         typer.echo(terminal.render(c, **kw))
         for h, n in zip(rep.hardware_cost["hardware"], rep.hardware_cost["notes"]):
             typer.echo(f"  {h}: {n}")

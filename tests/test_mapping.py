@@ -351,3 +351,22 @@ def test_cli_profile_prints_and_writes_the_hardware_cost(tmp_path):
 def test_max_chips_below_one_is_refused():
     with pytest.raises(ValueError, match="max_chips"):
         mapping.map_network(chain_profile([64, 32]), LOIHI, max_chips=0)
+
+
+def test_host_time_outside_its_fitted_range_is_flagged():
+    """Loihi's host time per step is fitted on 2 and 8 input cores; a network whose input
+    reaches 16 cores is extrapolated, and the notes say so."""
+    small = mapping.map_network(chain_profile([64, 2048]), LOIHI)      # 2 input cores
+    assert small.input_cores == 2 and not any("UNCERTAIN" in n for n in small.notes)
+    big = mapping.map_network(chain_profile([64, 16 * 1024]), LOIHI)   # 16 input cores
+    assert big.input_cores == 16
+    assert any("UNCERTAIN" in n and "2 to 8 input cores" in n for n in big.notes)
+    assert big.step_s == pytest.approx(184.8e-6 + 16 * 76.23e-6)
+
+
+@pytest.mark.parametrize("bad", ["{input_cores: [8, 2]}", "{input_cores: 3}", "[2, 8]"])
+def test_fitted_over_must_be_a_range(bad):
+    text = (REPO / "hwprofiles" / "loihi.yaml").read_text().replace(
+        "fitted_over: {input_cores: [2, 8]}", f"fitted_over: {bad}")
+    fields = {p.field for p in validate_hardware_text(text, "x.yaml")}
+    assert "timing.host_step_per_input_core.fitted_over" in fields

@@ -160,7 +160,7 @@ def _latex_headers(text: str) -> list[list[str]]:
 def test_latex_tables_fit_a_page_without_tex(quick_reports):
     out, _ = quick_reports
     texs = sorted(out.glob("*.tex"))
-    assert len(texs) == 7  # with hardware_cost.tex and published_rates.tex
+    assert len(texs) == 8  # with hardware_cost.tex, published_rates.tex and validation.tex
     for p in texs:
         text = p.read_text()
         cols = _tables.latex_tabular_columns(text)
@@ -203,7 +203,7 @@ def test_figures_labels_and_no_titles(quick_reports):
     _, figs = quick_reports
     assert set(figs) == {"fig1_attention_by_hardware", "fig2_layer_breakdown",
                          "fig3_firing_rates", "fig4_attention_vs_tokens", "fig5_reference_models",
-                         "fig6_hardware_cost"}
+                         "fig6_hardware_cost", "fig7_validation"}
     labels = {h: em.load_hardware(h).label for h in em.list_hardware()}
     for stem, f in figs.items():
         assert f["suptitle"] == "", stem
@@ -216,6 +216,8 @@ def test_figures_labels_and_no_titles(quick_reports):
     assert set(labels.values()) <= set(f5["legend"])
     f6 = figs["fig6_hardware_cost"]["legends"]  # chips by label, below the panels
     assert "Intel Loihi" in f6 and "loihi" not in f6
+    f7 = figs["fig7_validation"]["axes"][0]     # chips by label; log-log
+    assert "Intel Loihi" in f7["legend"] and "IBM TrueNorth" in f7["legend"]
     # fig2: memory on its own panel
     a2 = figs["fig2_layer_breakdown"]["axes"]
     assert len(a2) == 2 and "memory" in a2[1]["ylabel"] and "memory" not in a2[0]["ylabel"]

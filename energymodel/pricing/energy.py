@@ -164,9 +164,10 @@ class EnergyReport:
     def human_hardware_cost(self, unit: str | None = None) -> tuple[pd.DataFrame, str]:
         """:attr:`hardware_cost` for people, per sample (an estimate, see
         :mod:`energymodel.pricing.mapping`): cores, chips, fits (yes / NO / -), latency in one readable
-        time unit, static / dynamic / total energy in ONE readable energy unit (``unit`` forces
-        one) and the energy-delay product in their product, headers naming them; the notes are
-        left out (print them apart). Returns ``(table, energy unit)``."""
+        time unit, the streaming period in the same unit, static / running / dynamic / total
+        energy in ONE readable energy unit (``unit`` forces one) and the energy-delay product in
+        their product, headers naming them; the notes are left out (print them apart). Returns
+        ``(table, energy unit)``."""
         c = self.hardware_cost
         lat_u, lat_f = _tables.pick_time_unit(c["latency_s"].to_numpy(dtype=float))
         t = pd.DataFrame({
@@ -175,13 +176,17 @@ class EnergyReport:
             "chips": _tables.whole(c["chips"]).array,
             "fits": [("-" if v is None or v != v else ("yes" if v else "NO")) for v in c["fits"]],
             "latency": c["latency_s"].to_numpy(dtype=float) / lat_f,
+            "period": c["period_s"].to_numpy(dtype=float) / lat_f,
             "static_pj": c["static_pj"].to_numpy(dtype=float),
+            "running_pj": c["running_pj"].to_numpy(dtype=float),
             "dynamic_pj": c["dynamic_pj"].to_numpy(dtype=float),
             "total_pj": c["total_pj"].to_numpy(dtype=float),
         })
         out, u = _tables.energy_columns(t, {"hardware": "Hardware", "cores": "Cores",
                                             "chips": "Chips", "fits": "Fits",
-                                            "latency": f"Latency ({lat_u})", "static_pj": "Static",
+                                            "latency": f"Latency ({lat_u})",
+                                            "period": f"Period ({lat_u})", "static_pj": "Static",
+                                            "running_pj": "Running",
                                             "dynamic_pj": "Dynamic", "total_pj": "Total"},
                                         unit=unit)
         f = dict(_tables.ENERGY_UNITS)[u]
@@ -214,7 +219,7 @@ class EnergyReport:
         if len(self.hardware_cost):
             hc, hu = self.human_hardware_cost()
             text += (f"\nHardware cost (estimate; per sample, energies in {hu}; see "
-                     "energymodel.mapping):\n\n" + _tables.to_markdown(hc, digits=digits))
+                     "energymodel.pricing.mapping):\n\n" + _tables.to_markdown(hc, digits=digits))
             notes = [(h, n) for h, n in zip(self.hardware_cost["hardware"],
                                             self.hardware_cost["notes"]) if isinstance(n, str) and n]
             if notes:

@@ -67,7 +67,7 @@ _TOP_KEYS = {
     "sram": False,
     "dram": False,
     "events": False,
-    "capacity": False,   # hardware cost (energymodel.mapping): see _check_cost_sections
+    "capacity": False,   # hardware cost (energymodel.pricing.mapping): see _check_cost_sections
     "timing": False,
     "power": False,
 }
@@ -336,6 +336,15 @@ class _Checker:
         for k in ("derivation", "note", "fitted"):
             if k in value and not isinstance(value[k], str):
                 self.add(f"{field}.{k}", f"must be text, got {type(value[k]).__name__}")
+        if "fitted_over" in value:  # {driver: [low, high]}: the range the fit saw
+            fo = value["fitted_over"]
+            ok = isinstance(fo, dict) and fo and all(
+                isinstance(k, str) and isinstance(v, list) and len(v) == 2
+                and all(_is_number(x) and x > 0 for x in v) and v[0] <= v[1]
+                for k, v in fo.items())
+            if not ok:
+                self.add(f"{field}.fitted_over", "a mapping of a name to [low, high] (positive "
+                         "numbers) expected, e.g. {input_cores: [2, 8]}")
         if "interpolated" in value and not isinstance(value["interpolated"], bool):
             self.add(f"{field}.interpolated", "must be true or false")
         if value.get("interpolated") is True and "derivation" not in value:
@@ -533,7 +542,8 @@ COST_KEYS: dict[str, dict[str, str]] = {
 
 
 #: keys of a cost-section entry (no widths, capacities or interpolation there)
-_COST_ENTRY_KEYS = {"value", "unit", "citation", "low", "high", "note", "derivation", "fitted"}
+_COST_ENTRY_KEYS = {"value", "unit", "citation", "low", "high", "note", "derivation", "fitted",
+                    "fitted_over"}
 #: plausible range of a constant in its dimension's base unit (energy: pJ per operation; count;
 #: bits; seconds; ops/s; watts): wider values are unit mistakes, and would overflow products
 PLAUSIBLE: dict[str, tuple[float, float]] = {

@@ -367,6 +367,13 @@ def _timing(df: pd.DataFrame, hw: HardwareProfile, layers: pd.DataFrame, T: int,
         host = None
         if h0 is not None or h1 is not None:
             host = (h0 or 0.0) + (h1 or 0.0) * float(input_cores or 0)
+            seen = ((hw.data.get("timing") or {}).get("host_step_per_input_core") or {}).get(
+                "fitted_over", {}).get("input_cores")
+            if h1 is not None and seen and not seen[0] <= (input_cores or 0) <= seen[1]:
+                notes.append(f"UNCERTAIN: the host's time per step is fitted on {seen[0]:g} to "
+                             f"{seen[1]:g} input cores; this network has {input_cores or 0}, so "
+                             "it is extrapolated linearly (latency, period, static and running "
+                             "energy carry that uncertainty)")
         step = compute if host is None else max(compute, host)
         out.update(step=step, latency=(T + stages - 1) * step, period=T * step,
                    host_bound=host is not None and host >= compute)

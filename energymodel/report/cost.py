@@ -18,7 +18,8 @@ __all__ = ["reference_cost_table", "reference_cost_views", "write_hardware_cost"
 def reference_cost_table(costs: list[pd.DataFrame]) -> pd.DataFrame:
     """One row per (model, chip) from ``EnergyReport.hardware_cost`` frames that carry a
     ``model`` column; chips without a mapping (technologies) are left out. Energies in mJ per
-    inference, latency in ms; ``total_mj`` = dynamic + static where the static is known."""
+    inference, latency and streaming period in ms; ``total_mj`` = dynamic + static + running
+    where they are known."""
     if not costs:
         return pd.DataFrame()
     c = pd.concat(costs, ignore_index=True)
@@ -26,9 +27,12 @@ def reference_cost_table(costs: list[pd.DataFrame]) -> pd.DataFrame:
     out = pd.DataFrame({
         "model": c["model"], "hardware": c["hardware"], "cores": c["cores"], "chips": c["chips"],
         "fits_1_chip": c["fits"], "latency_ms": c["latency_s"] * 1e3,
+        "period_ms": c["period_s"] * 1e3,
         "dynamic_mj": c["dynamic_pj"] / 1e9, "static_mj": c["static_pj"] / 1e9,
+        "running_mj": c["running_pj"] / 1e9,
     })
-    out["total_mj"] = out["dynamic_mj"] + out["static_mj"].fillna(0.0)
+    out["total_mj"] = (out["dynamic_mj"] + out["static_mj"].fillna(0.0)
+                       + out["running_mj"].fillna(0.0))
     out["notes"] = c["notes"]
     return out.reset_index(drop=True)
 
@@ -47,12 +51,14 @@ def reference_cost_views(table: pd.DataFrame,
                       "Chips": _tables.whole(table["chips"]).array,
                       "Fits 1 chip": [("-" if v is None or v != v else ("yes" if v else "no"))
                                       for v in table["fits_1_chip"]],
-                      f"Latency ({lu})": table["latency_ms"].to_numpy(dtype=float) * 1e-3 / lf})
+                      f"Latency ({lu})": table["latency_ms"].to_numpy(dtype=float) * 1e-3 / lf,
+                      f"Period ({lu})": table["period_ms"].to_numpy(dtype=float) * 1e-3 / lf})
     e = key.assign(dynamic_pj=table["dynamic_mj"].to_numpy(dtype=float) * 1e9,
                    static_pj=table["static_mj"].to_numpy(dtype=float) * 1e9,
+                   running_pj=table["running_mj"].to_numpy(dtype=float) * 1e9,
                    total_pj=table["total_mj"].to_numpy(dtype=float) * 1e9)
     e, _ = _tables.energy_columns(e, {"dynamic_pj": "Dynamic", "static_pj": "Static",
-                                      "total_pj": "Total"})
+                                      "running_pj": "Running", "total_pj": "Total"})
     return [HumanTable(a, "Mapping", 2), HumanTable(e, "Energy per inference", 2)]
 
 
@@ -65,22 +71,27 @@ def write_hardware_cost(costs: list[pd.DataFrame], out: Path, dynamic: str = "pa
     table = reference_cost_table(costs)
     if table.empty:
         return [], []
-    caption = ("Reference models on each chip, an estimate (energymodel.mapping: layer-to-core "
-               "packing under the chip's cited limits, latency from its tick or per-op times, "
-               "static power x latency x chips). Per inference (batch 1); dynamic = the "
-               f"{dynamic} convention, total = dynamic + static where a static power is cited. "
-               "Fits 1 chip: does the network fit on one chip (cores and chips are what it "
-               "needs). Attention products and the analog-input layer are not mapped on "
-               "neuromorphic chips; the notes column of the CSV / JSON names every check that "
-               "is unavailable. Random seeded weights, calibrated BatchNorm.")
+    caption = ("Reference models on each chip, an estimate (energymodel.pricing.mapping: "
+               "layer-to-core packing under the chip's cited limits; depth = the longest path "
+               "through the layer graph; a step lasts as long as the busiest core or the host's "
+               "time per step, whichever is longer; latency = T + depth - 1 steps, period = T "
+               "steps). Per inference (batch 1); dynamic = the "
+               f"{dynamic} convention; static (idle power) and running (power above idle while "
+               "the chip runs: management cores, host link) = power x period x chips where "
+               "cited; total = their sum. The host time and running power of Loihi and the "
+               "fixed power of TrueNorth are fitted to measured chips (hwprofiles/validation/"
+               "measured.yaml, figure 7). Fits 1 chip: does the network fit on one chip (cores "
+               "and chips are what it needs). Attention products and the analog-input layer are "
+               "not mapped on neuromorphic chips; the notes column of the CSV / JSON names every "
+               "check that is unavailable. Random seeded weights, calibrated BatchNorm.")
     files = [write_table(table, out / f"hardware_cost.{ext}", caption=caption,
                          label="tab:hardware_cost", human=reference_cost_views(table, labels))
              for ext in ("csv", "md", "tex", "json")]
     files += figures.plot_hardware_cost(table, out / "fig6_hardware_cost", labels=labels)
     index = [("fig6_hardware_cost.png", "The reference models mapped on each chip (an "
-              "estimate, energymodel.mapping): left cores needed, middle latency per inference, "
-              "right energy per inference with the static part (white, hatched) stacked on the "
-              "dynamic one (paper convention); log scales, random weights with calibrated "
-              "BatchNorm."),
+              "estimate, energymodel.pricing.mapping): top cores needed, middle latency per "
+              "inference, bottom energy per inference with the static and running parts (white, "
+              "hatched) stacked on the dynamic one (paper convention); log scales, random "
+              "weights with calibrated BatchNorm."),
              ("hardware_cost.{csv,md,tex,json}", caption)]
     return files, index

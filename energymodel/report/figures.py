@@ -25,6 +25,7 @@ from ..common.files import write_bytes_atomic  # noqa: E402
 
 __all__ = [
     "OKABE_ITO",
+    "plot_validation",
     "save_figure",
     "plot_attention_by_hardware",
     "plot_layer_breakdown",
@@ -330,8 +331,9 @@ def plot_hardware_cost(table: pd.DataFrame, stem: str | os.PathLike, title: str 
                        labels: dict[str, str] | None = None) -> list[Path]:
     """Figure 6: the reference models mapped on each chip (an estimate, see
     :mod:`energymodel.pricing.mapping`): cores, latency per inference, and energy per inference with
-    the static part stacked on the dynamic one (log scales). ``table``: one row per (model,
-    chip) with ``model, hardware, cores, latency_ms, dynamic_mj, static_mj``; a missing value
+    the static and running parts stacked on the dynamic one (log scales). ``table``: one row per
+    (model, chip) with ``model, hardware, cores, latency_ms, dynamic_mj, static_mj`` (and
+    ``running_mj``); a missing value
     (no cited figure) leaves its bar out. No title (``title`` is kept for callers: drawn only
     when given; the caption belongs in the report's README); chips by ``labels``."""
     chips = list(dict.fromkeys(table["hardware"]))
@@ -349,6 +351,8 @@ def plot_hardware_cost(table: pd.DataFrame, stem: str | os.PathLike, title: str 
         axes[1].bar(off, d["latency_ms"].astype(float).to_numpy(), width, **style)
         dyn = d["dynamic_mj"].astype(float).to_numpy()
         sta = np.nan_to_num(d["static_mj"].astype(float).to_numpy())
+        if "running_mj" in d:
+            sta = sta + np.nan_to_num(d["running_mj"].astype(float).to_numpy())
         axes[2].bar(off, dyn, width, **style)
         axes[2].bar(off, sta, width, bottom=dyn, color="white", edgecolor=SERIES[i % 8],
                     hatch="xx", linewidth=0.6)
@@ -358,7 +362,7 @@ def plot_hardware_cost(table: pd.DataFrame, stem: str | os.PathLike, title: str 
         if len(v):
             ax.set_ylim(bottom=float(v.min()) / 2)
     for ax, lab in zip(axes, ("cores (log)", "latency per inference (ms, log)",
-                              "energy per inference (mJ, log);\nwhite hatched: static")):
+                              "energy per inference (mJ, log);\nwhite hatched: static + running")):
         ax.set_yscale("log")
         ax.set_ylabel(lab, fontsize=8)
         ax.grid(axis="y", alpha=0.3)
@@ -368,4 +372,54 @@ def plot_hardware_cost(table: pd.DataFrame, stem: str | os.PathLike, title: str 
     handles, names = axes[0].get_legend_handles_labels()
     fig.tight_layout(rect=(0, 0.04, 1, 1))  # the chip legend below the panels, clear of bars
     fig.legend(handles, names, loc="lower center", ncol=len(names), frameon=False, fontsize=7)
+    return save_figure(fig, stem)
+
+
+def plot_validation(table: pd.DataFrame, stem: str | os.PathLike,
+                    labels: dict[str, str] | None = None) -> list[Path]:
+    """Figure 7: the hardware-cost estimate against measured chips, log-log, one point per
+    (case, quantity, activity) in the unit the case reports (s, J or W; ``table`` is
+    :func:`energymodel.pricing.validation.validate`'s). Filled markers: held-out cases
+    (predictions); hollow: cases a constant was fitted to; marker shape: the quantity. A
+    vertical bar joins the two ends of an activity bracket. Grey band: within 2x. One colour
+    per chip."""
+    chips = list(dict.fromkeys(table["chip"]))
+    marks = {"period_s": "o", "dynamic_j": "s", "total_j": "D", "power_w": "^"}
+    names = {"period_s": "period", "dynamic_j": "energy above idle", "total_j": "total energy",
+             "power_w": "power"}
+    fig, ax = plt.subplots(figsize=(7.0, 4.2))
+    lo = float(table["measured"].min()) / 3
+    hi = float(table["measured"].max()) * 3
+    xs = np.array([lo, hi])
+    ax.fill_between(xs, xs / 2, xs * 2, color="0.88", zorder=0, label="within 2x")
+    ax.plot(xs, xs, color="0.5", lw=0.8, zorder=1)
+    for i, chip in enumerate(chips):
+        col = OKABE_ITO[[4, 5, 2, 0, 6, 1][i % 6]]
+        d = table[table["chip"] == chip]
+        for (case, q), g in d.groupby(["case", "quantity"], sort=False):
+            m = float(g["measured"].iloc[0])
+            p = g["predicted"].to_numpy(dtype=float)
+            held = g["role"].iloc[0] == "held_out"
+            if len(p) > 1:
+                ax.plot([m, m], [p.min(), p.max()], color=col, lw=1.0, zorder=2)
+            ax.scatter(np.full(len(p), m), p, marker=marks.get(q, "o"), s=22, zorder=3,
+                       facecolors=col if held else "white", edgecolors=col, linewidths=0.9)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel("measured (s, J or W, as the case reports)", fontsize=8)
+    ax.set_ylabel("estimate (same unit)", fontsize=8)
+    ax.grid(alpha=0.3, which="both", lw=0.3)
+    from matplotlib.lines import Line2D  # noqa: PLC0415
+
+    handles = [Line2D([], [], ls="", marker="o", color=OKABE_ITO[[4, 5, 2, 0, 6, 1][i % 6]],
+                      label=(labels or {}).get(c, c)) for i, c in enumerate(chips)]
+    handles += [Line2D([], [], ls="", marker=marks[q], color="black", mfc="white",
+                       label=names[q]) for q in marks if q in set(table["quantity"])]
+    handles += [Line2D([], [], ls="", marker="o", color="black", label="held out (filled)"),
+                Line2D([], [], ls="", marker="o", color="black", mfc="white",
+                       label="fitted (hollow)")]
+    ax.legend(handles=handles, fontsize=7, loc="upper left", frameon=False, ncol=2)
+    fig.tight_layout()
     return save_figure(fig, stem)

@@ -248,7 +248,8 @@ def hardware_cost_view(report: Any, labels: dict[str, str] | None = None,
     t.columns = [c.replace(" (", "\n(") for c in t.columns]
     energy = [c for c in t.columns if c.endswith(f"({u})")]
     edp = [c for c in t.columns if c.startswith("EDP")]
-    return t, u, dict(keep=energy, drop=[*edp, "Chips", "Cores"], name_column="chip")
+    period = [c for c in t.columns if c.startswith("Period")]
+    return t, u, dict(keep=energy, drop=[*edp, "Chips", *period, "Cores"], name_column="chip")
 
 
 def at_rates_view(totals: pd.DataFrame, labels: dict[str, str] | None = None
