@@ -370,3 +370,20 @@ def test_fitted_over_must_be_a_range(bad):
         "fitted_over: {input_cores: [2, 8]}", f"fitted_over: {bad}")
     fields = {p.field for p in validate_hardware_text(text, "x.yaml")}
     assert "timing.host_step_per_input_core.fitted_over" in fields
+
+
+def test_the_cost_table_carries_the_band_of_every_ranged_constant():
+    """TrueNorth in full: low / high = the per-event energy at 2.26 / 2.63 pJ plus the fixed
+    power at 63.9 / 64.9 mW over the period (T ticks); paper keeps the dynamic band only."""
+    prof = chain_profile([256, 256], T=4)
+    rep = em.estimate(prof, ["truenorth", "loihi"], mode="full")
+    c = rep.hardware_cost.set_index("hardware")
+    sops = float(rep.totals.set_index("hardware").loc["truenorth", "sops"])
+    period = 4e-3
+    assert c.loc["truenorth", "total_low_pj"] == pytest.approx(2.26 * sops + 0.0639 * period * 1e12)
+    assert c.loc["truenorth", "total_high_pj"] == pytest.approx(2.63 * sops + 0.0649 * period * 1e12)
+    for h in ("truenorth", "loihi"):
+        assert c.loc[h, "total_low_pj"] <= c.loc[h, "total_pj"] <= c.loc[h, "total_high_pj"]
+    paper = em.estimate(prof, ["truenorth"], mode="paper").hardware_cost.iloc[0]
+    assert paper["total_low_pj"] == pytest.approx(2.26 * sops)
+    assert paper["total_high_pj"] == pytest.approx(2.63 * sops)

@@ -181,13 +181,16 @@ class EnergyReport:
             "running_pj": c["running_pj"].to_numpy(dtype=float),
             "dynamic_pj": c["dynamic_pj"].to_numpy(dtype=float),
             "total_pj": c["total_pj"].to_numpy(dtype=float),
+            "total_low_pj": c["total_low_pj"].to_numpy(dtype=float),
+            "total_high_pj": c["total_high_pj"].to_numpy(dtype=float),
         })
         out, u = _tables.energy_columns(t, {"hardware": "Hardware", "cores": "Cores",
                                             "chips": "Chips", "fits": "Fits",
                                             "latency": f"Latency ({lat_u})",
                                             "period": f"Period ({lat_u})", "static_pj": "Static",
                                             "running_pj": "Running",
-                                            "dynamic_pj": "Dynamic", "total_pj": "Total"},
+                                            "dynamic_pj": "Dynamic", "total_pj": "Total",
+                                            "total_low_pj": "Low", "total_high_pj": "High"},
                                         unit=unit)
         f = dict(_tables.ENERGY_UNITS)[u]
         out[f"EDP ({u} {lat_u})"] = c["edp"].to_numpy(dtype=float) / f / lat_f
@@ -566,8 +569,11 @@ def estimate(
         total_rows.append(row)
     layers = pd.concat(layer_frames, ignore_index=True)
     totals = pd.DataFrame(total_rows)
+    band = {h: (lo * 1e9, hi * 1e9) for h, lo, hi in
+            zip(totals["hardware"], totals["total_low_mj"], totals["total_high_mj"])}
     cost = mapping.hardware_cost(profile, hws, dict(zip(totals["hardware"], totals["total_pj"])),
-                                 mode=mode, timesteps=timesteps, max_chips=max_chips)
+                                 mode=mode, timesteps=timesteps, max_chips=max_chips,
+                                 dynamic_band_pj=band)
     return EnergyReport(layers=layers, totals=totals, mode=mode, precision=precision, sops=sops,
                         options=opts, hardware=hws, unrecognized=dict(profile.unrecognized),
                         diagnostics=profile.diagnostics(), hardware_cost=cost)

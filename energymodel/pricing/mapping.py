@@ -79,7 +79,8 @@ __all__ = ["COST_COLUMNS", "ChipMapping", "cost_value", "map_network", "hardware
 
 #: Columns of ``EnergyReport.hardware_cost`` (one row per chip; energies pJ per sample).
 COST_COLUMNS = ["hardware", "cores", "chips", "memory_bits", "fits", "latency_s", "period_s",
-                "static_pj", "running_pj", "dynamic_pj", "total_pj", "edp", "notes"]
+                "static_pj", "running_pj", "dynamic_pj", "total_pj", "total_low_pj",
+                "total_high_pj", "edp", "notes"]
 
 
 def cost_value(hw: HardwareProfile, section: str, key: str, which: str = "nominal") -> Any:
@@ -193,13 +194,15 @@ def _capacity(hw: HardwareProfile) -> _Cap:
 
 
 def map_network(profile: Profile, hw: HardwareProfile, timesteps: int | None = None,
-                max_chips: int = 1, input_cores: int | None = None) -> ChipMapping:
+                max_chips: int = 1, input_cores: int | None = None,
+                which: str = "nominal") -> ChipMapping:
     """Pack a profiled network on ``hw`` and estimate its latency and streaming period per
     sample (seconds).
 
     ``timesteps``: T (default: the largest ``timesteps`` of the profile's neuron sites, else 1).
     ``input_cores``: how many cores receive the input from the host (default: the cores of the
     mapped layers the input reaches first; a published placement may differ).
+    ``which``: the timing constants at their ``"nominal"``, ``"low"`` or ``"high"`` value.
     A capacity violation is reported (``fits=False`` and a note), never raised."""
     if max_chips < 1:
         raise ValueError(f"map_network: max_chips must be >= 1, got {max_chips}")
@@ -295,7 +298,7 @@ def map_network(profile: Profile, hw: HardwareProfile, timesteps: int | None = N
                          "neurons")
         if layers["splitter_neurons"].sum() > 0:
             notes.append(f"fan-out: {int(layers['splitter_neurons'].sum())} splitter neurons")
-    tm = _timing(df, hw, layers, T, depth, input_cores, notes)
+    tm = _timing(df, hw, layers, T, depth, input_cores, notes, which)
     return ChipMapping(hw.name, layers, cores, chips, memory_bits, fits, limiting, depth,
                        tm["latency"], notes, period_s=tm["period"], step_s=tm["step"],
                        host_bound=tm["host_bound"], input_cores=input_cores)
@@ -330,13 +333,14 @@ def _longest_path(sites: list[str], layers: pd.DataFrame,
 
 
 def _timing(df: pd.DataFrame, hw: HardwareProfile, layers: pd.DataFrame, T: int, depth: int,
-            input_cores: int | None, notes: list[str]) -> dict[str, Any]:
-    """Step, latency and streaming period (seconds; see the module docstring)."""
+            input_cores: int | None, notes: list[str], which: str = "nominal") -> dict[str, Any]:
+    """Step, latency and streaming period (seconds; see the module docstring), with the timing
+    constants at ``which``."""
     out: dict[str, Any] = {"step": float("nan"), "latency": float("nan"),
                            "period": float("nan"), "host_bound": False}
-    tick = cost_value(hw, "timing", "tick")
-    t_sop = cost_value(hw, "timing", "synaptic_op")
-    rate = cost_value(hw, "timing", "synaptic_ops_per_second")
+    tick = cost_value(hw, "timing", "tick", which)
+    t_sop = cost_value(hw, "timing", "synaptic_op", which)
+    rate = cost_value(hw, "timing", "synaptic_ops_per_second", which)
     if not len(layers):
         notes.append("no layer mapped on the chip: latency not estimated")
         return out
@@ -350,8 +354,8 @@ def _timing(df: pd.DataFrame, hw: HardwareProfile, layers: pd.DataFrame, T: int,
         neu = df[df["kind"] == "neuron"]
         upd = float(neu["neuron_updates"].sum())
         fire = float(neu["spikes_out"].sum()) / upd if upd > 0 else 0.0
-        t_act = cost_value(hw, "timing", "neuron_update_active")
-        t_in = cost_value(hw, "timing", "neuron_update_inactive")
+        t_act = cost_value(hw, "timing", "neuron_update_active", which)
+        t_in = cost_value(hw, "timing", "neuron_update_inactive", which)
         t_act = t_act if t_act is not None else (t_in or 0.0)
         t_in = t_in if t_in is not None else t_act
         t_nu = fire * t_act + (1.0 - fire) * t_in
@@ -359,11 +363,11 @@ def _timing(df: pd.DataFrame, hw: HardwareProfile, layers: pd.DataFrame, T: int,
         cores = cores.where(cores > 0, 1)
         work = layers["sops_step"] / cores * t_sop + np.minimum(layers["per_core"],
                                                                 layers["units"]) * t_nu
-        sync = cost_value(hw, "timing", "barrier_sync") or 0.0
-        hop = cost_value(hw, "timing", "tile_hop") or 0.0
+        sync = cost_value(hw, "timing", "barrier_sync", which) or 0.0
+        hop = cost_value(hw, "timing", "tile_hop", which) or 0.0
         compute = float(work.max()) + sync + hop
-        h0 = cost_value(hw, "timing", "host_step")
-        h1 = cost_value(hw, "timing", "host_step_per_input_core")
+        h0 = cost_value(hw, "timing", "host_step", which)
+        h1 = cost_value(hw, "timing", "host_step_per_input_core", which)
         host = None
         if h0 is not None or h1 is not None:
             host = (h0 or 0.0) + (h1 or 0.0) * float(input_cores or 0)
@@ -399,7 +403,9 @@ def _timing(df: pd.DataFrame, hw: HardwareProfile, layers: pd.DataFrame, T: int,
 def hardware_cost(profile: Profile, hardware: Sequence[HardwareProfile],
                   dynamic_pj: Mapping[str, float], mode: str = "paper",
                   timesteps: int | None = None, max_chips: int = 1,
-                  input_cores: int | None = None) -> pd.DataFrame:
+                  input_cores: int | None = None,
+                  dynamic_band_pj: Mapping[str, tuple[float, float]] | None = None
+                  ) -> pd.DataFrame:
     """The hardware-cost table: one row per chip (:data:`COST_COLUMNS`), energies in pJ per
     sample, latency and period in seconds per sample, ``edp`` in pJ s (total x latency).
 
@@ -408,7 +414,11 @@ def hardware_cost(profile: Profile, hardware: Sequence[HardwareProfile],
     idle while the chip runs: management cores, host link) are each power x the streaming
     period, the time one inference occupies the chips when inferences follow each other, as in
     the measurements the constants were fitted to. ``mode="full"`` adds both to ``total_pj``;
-    ``"paper"`` keeps ``total_pj`` dynamic and shows them beside it."""
+    ``"paper"`` keeps ``total_pj`` dynamic and shows them beside it.
+
+    ``total_low_pj`` / ``total_high_pj``: the same total with every constant that has a range
+    at its low / high end (``dynamic_band_pj``: each chip's (low, high) dynamic energy; the
+    power and timing ranges of the profile)."""
     rows = []
     for hw in hardware:
         mp = map_network(profile, hw, timesteps, max_chips, input_cores)
@@ -444,9 +454,20 @@ def hardware_cost(profile: Profile, hardware: Sequence[HardwareProfile],
             total = dyn + sum(extra)
         elif mode == "paper" and extra:
             notes.append("paper convention: static and running shown, not added")
+        band = []
+        for k, w in enumerate(("low", "high")):
+            d = (dynamic_band_pj or {}).get(hw.name, (dyn, dyn))[k]
+            if mode == "full" and extra and mp.chips is not None:
+                per = map_network(profile, hw, timesteps, max_chips, input_cores, w).period_s
+                watts = ((cost_value(hw, "power", "static_per_chip", w) or 0.0) * mp.chips
+                         + (cost_value(hw, "power", "static_per_core", w) or 0.0) * (mp.cores or 0)
+                         + (cost_value(hw, "power", "running_per_chip", w) or 0.0) * mp.chips)
+                d = d + watts * per * 1e12
+            band.append(float(d))
         rows.append({"hardware": hw.name, "cores": mp.cores, "chips": mp.chips,
                      "memory_bits": mp.memory_bits, "fits": mp.fits, "latency_s": mp.latency_s,
                      "period_s": mp.period_s, "static_pj": static, "running_pj": running,
-                     "dynamic_pj": dyn, "total_pj": total, "edp": total * mp.latency_s,
+                     "dynamic_pj": dyn, "total_pj": total, "total_low_pj": band[0],
+                     "total_high_pj": band[1], "edp": total * mp.latency_s,
                      "notes": "; ".join(notes)})
     return pd.DataFrame(rows, columns=COST_COLUMNS)

@@ -249,7 +249,10 @@ def hardware_cost_view(report: Any, labels: dict[str, str] | None = None,
     energy = [c for c in t.columns if c.endswith(f"({u})")]
     edp = [c for c in t.columns if c.startswith("EDP")]
     period = [c for c in t.columns if c.startswith("Period")]
-    return t, u, dict(keep=energy, drop=[*edp, "Chips", *period, "Cores"], name_column="chip")
+    band = [c for c in t.columns if c.startswith(("Low", "High"))]
+    energy = [c for c in energy if c not in band]
+    return t, u, dict(keep=energy, drop=[*edp, *band[::-1], "Chips", *period, "Cores"],
+                      name_column="chip")
 
 
 def at_rates_view(totals: pd.DataFrame, labels: dict[str, str] | None = None
