@@ -9,11 +9,15 @@
 # imports there, no stubs needed). NIR and NeuroBench (tests/test_nir*.py, tests/test_neurobench*.py):
 # nir 1.0.8 and nirtorch 2.6 (the optional extra energymodel[nir]; nir imports h5py, installed
 # above) and neurobench 2.3.0, whose Benchmark path imports only snntorch, numpy and tqdm.
+# sinabs 3.1.3 (+ pbr, which it imports for its version) and norse 1.1.0
+# (tests/test_interop_frameworks.py): norse ships only an sdist whose version comes from git
+# metadata, so pip's "norse==1.1.0" rejects the built wheel (0.0.0); the sdist is downloaded
+# by its pinned version and installed from the file.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install -q --disable-pip-version-check
-STAMP  := $(VENV)/.installed-v4
+STAMP  := $(VENV)/.installed-v5
 SJ014  := $(VENV)/sj014
 
 .PHONY: venv test demo example report bench clean latex-check
@@ -29,6 +33,11 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) --no-deps "h5py>=3,<4"
 	$(PIP) --no-deps "snntorch==1.0.0"
 	$(PIP) --no-deps "nir==1.0.8" "nirtorch==2.6" "neurobench==2.3.0"
+	$(PIP) --no-deps "sinabs==3.1.3" "pbr>=5,<8"
+	rm -rf $(VENV)/dl && $(PY) -m pip download -q --disable-pip-version-check --no-deps \
+	  -d $(VENV)/dl "norse==1.1.0"
+	$(PIP) "setuptools>=61" wheel
+	$(PIP) --no-deps --no-build-isolation $(VENV)/dl/norse-1.1.0.tar.gz
 	rm -rf $(SJ014)
 	$(PIP) --no-deps --target $(SJ014) "spikingjelly==0.0.0.0.14"
 	touch $(STAMP)

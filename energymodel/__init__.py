@@ -26,6 +26,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "profile": (".counting", "profile"),
     "profile_loader": (".counting", "profile_loader"),
     "CountOptions": (".counting.operands", "CountOptions"),
+    "register_neuron": (".counting.neurons", "register_neuron"),
+    "unregister_neuron": (".counting.neurons", "unregister_neuron"),
     "EnergyReport": (".pricing.energy", "EnergyReport"),
     "estimate": (".pricing.energy", "estimate"),
     "HardwareError": (".pricing.hardware", "HardwareError"),

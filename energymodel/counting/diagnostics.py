@@ -17,6 +17,9 @@ no_rule               an op that computes ran and has no count rule (not counted
 uncalibrated          a BatchNorm layer still had its initial running statistics (mean 0,
                       var 1) when profiling began: random weights, never calibrated
 neuron_never_ran      a recognised neuron module of the model never ran under the profiler
+unrecognised_neuron   threshold-like ops (``gt``, ``ge``, ``lt``, ``le``, ``heaviside``) ran in
+                      a module outside every recognised neuron (named: register it)
+no_neuron             the model holds no recognised neuron at all (one line)
 ====================  =========================================================================
 """
 
@@ -58,6 +61,7 @@ _LABELS = {
     "uncalibrated": "BatchNorm layers at initial statistics (mean 0, var 1): random, "
     "uncalibrated weights",
     "neuron_never_ran": "neuron modules never ran",
+    "unrecognised_neuron": "modules with threshold ops outside every recognised neuron",
 }
 
 
@@ -88,10 +92,22 @@ def diagnose(profile: Profile) -> pd.DataFrame:
         warn("acs_above_dense", r.site, f"site '{r.site}' books {r.acs:.4g} ACs, above its "
              f"{r.dense_macs:.4g} dense MACs: its input holds integer spikes (a value k costs "
              "k accumulates); CountOptions(integer_spikes='mac') counts them as MACs")
+    info = profile.model_info
+    thresholds: dict[str, list[str]] = {}
+    for e in info.get("threshold_ops", []):
+        module, op, n = e.split(" -> ")
+        thresholds.setdefault(module, []).append(f"'{op}' {n} time(s)")
+    for module, ops in thresholds.items():
+        warn("unrecognised_neuron", module, f"no neuron recognised in '{module}': threshold "
+             f"op(s) {', '.join(ops)} ran there outside every known neuron, so its spikes and "
+             "updates are not counted; register its class with em.register_neuron(cls, ...)")
+    if not info.get("neurons") and "neurons" in info and len(lay):
+        warn("no_neuron", "", "no neuron recognised in this model: no firing rate, no neuron "
+             "update and no spike-driven accumulate can be told apart; if it is a spiking "
+             "network, register its neuron class with em.register_neuron(cls, ...)")
     for name, n in sorted(profile.unrecognized.items()):
         warn("no_rule", name, f"op '{name}' ran {n} time(s) and has no count rule: not counted "
              "(add one with energymodel.counting.rules.set_rule)")
-    info = profile.model_info
     for name in info.get("uncalibrated_bn", []):
         warn("uncalibrated", name, f"BatchNorm '{name}' had its initial running statistics "
              "(mean 0, var 1): the weights look random and uncalibrated; load a checkpoint or "

@@ -57,7 +57,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-__all__ = ["NeuronAdapter", "NEURON_ADAPTERS", "register_neuron_adapter", "find_adapter"]
+__all__ = ["NeuronAdapter", "NEURON_ADAPTERS", "register_neuron_adapter", "find_adapter",
+           "register_neuron", "unregister_neuron"]
 
 
 def _class_names(m: nn.Module) -> list[str]:
@@ -135,6 +136,9 @@ class NeuronAdapter:
             makes counts wrong: ``CountOptions(verify=True)`` checks it.
         state: module -> its membrane-potential tensor now (``None``: none held); compared
             before and after a single-step call for NeuroBench's MembraneUpdates.
+        time_major: (module, spikes) -> the same spikes with time leading (``[T, B, ...]``),
+            for families whose layout is batch-major (sinabs: ``[B, T, ...]`` or squeezed
+            ``[B*T, ...]``); ``None``: already time-major (or single-step).
     """
 
     name: str
@@ -145,6 +149,7 @@ class NeuronAdapter:
     reset: Callable[[nn.Module], None] | None = None
     binary: Callable[[nn.Module], bool] | None = None
     state: Callable[[nn.Module], torch.Tensor | None] = _membrane
+    time_major: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None
 
 
 def _has_state_protocol(m: nn.Module) -> bool:
@@ -276,6 +281,76 @@ def _snn_reset(m: nn.Module) -> None:
             setattr(m, a, torch.zeros_like(v))
 
 
+# ------------------------------------------------------------------------- sinabs
+def _sinabs_neuron(m: nn.Module) -> bool:
+    """A sinabs layer that spikes (``IAF``, ``LIF``, ``ALIF``, their ``Squeeze`` and
+    ``Recurrent`` forms: a ``StatefulLayer`` with a ``spike_fn``); ``ExpLeak`` integrates
+    without spiking and is left to the op-by-op count."""
+    return (_module_path(m).startswith("sinabs") and "StatefulLayer" in _class_names(m)
+            and getattr(m, "spike_fn", None) is not None)
+
+
+def _sinabs_squeezed(m: nn.Module) -> bool:
+    return "SqueezeMixin" in _class_names(m)
+
+
+def _sinabs_timesteps(m: nn.Module, inputs: tuple, output: torch.Tensor) -> int | None:
+    """sinabs runs every call over all its steps: ``[B, T, ...]``, or ``[B*T, ...]`` for the
+    ``Squeeze`` layers (T = ``num_timesteps``, or the leading size / ``batch_size``)."""
+    if _sinabs_squeezed(m):
+        n = int(output.shape[0])
+        T = int(getattr(m, "num_timesteps", -1) or -1)
+        if T <= 0:
+            b = int(getattr(m, "batch_size", -1) or -1)
+            T = n // b if b > 0 else 1
+        return T
+    return int(output.shape[1]) if output.dim() > 1 else None
+
+
+def _sinabs_time_major(m: nn.Module, spk: torch.Tensor) -> torch.Tensor:
+    """``[B, T, ...]`` (``[B*T, ...]`` unflattened batch-major, as sinabs' ``SqueezeMixin``
+    packs it) -> ``[T, B, ...]``."""
+    if _sinabs_squeezed(m):
+        T = _sinabs_timesteps(m, (), spk) or 1
+        spk = spk.reshape(spk.shape[0] // T, T, *spk.shape[1:])
+    return spk.transpose(0, 1)
+
+
+def _sinabs_reset(m: nn.Module) -> None:
+    fn = getattr(m, "reset_states", None)
+    if callable(fn):
+        fn()
+
+
+def _sinabs_binary(m: nn.Module) -> bool:
+    """Only with ``SingleSpike`` (one spike at most per step); sinabs' default ``MultiSpike``
+    emits as many spikes per step as the membrane holds thresholds: integer outputs, scanned."""
+    fn = getattr(m, "spike_fn", None)
+    return getattr(fn, "__name__", "") == "SingleSpike" and \
+        getattr(fn, "__module__", "").startswith("sinabs.activation")
+
+
+# ------------------------------------------------------------------------- norse
+#: norse modules that emit a potential, not spikes (leaky integrators): not neurons here
+_NORSE_NON_SPIKING = ("LI", "LICell", "LIBox", "LIBoxCell", "LILinearCell", "LIBoxLinearCell")
+
+
+def _norse_neuron(m: nn.Module) -> bool:
+    """A norse spiking module: ``SNN`` (a whole sequence ``[T, B, ...]`` per call: ``LIF``,
+    ``LIFBox``, ``LSNN`` ...) or ``SNNCell`` (one step: ``LIFCell``, ``LIFBoxCell`` ...); the
+    leaky integrators (``LI*``) are not."""
+    if not _module_path(m).startswith("norse"):
+        return False
+    names = _class_names(m)
+    return ("SNN" in names or "SNNCell" in names) and type(m).__name__ not in _NORSE_NON_SPIKING
+
+
+def _norse_timesteps(m: nn.Module, inputs: tuple, output: torch.Tensor) -> int | None:
+    if "SNN" in _class_names(m) and output.dim() > 0:
+        return int(output.shape[0])
+    return None
+
+
 #: Tried in order; the first match wins.
 NEURON_ADAPTERS: list[NeuronAdapter] = [
     NeuronAdapter(
@@ -314,6 +389,23 @@ NEURON_ADAPTERS: list[NeuronAdapter] = [
         binary=_snn_binary,
     ),
     NeuronAdapter(
+        name="sinabs",
+        matches=_sinabs_neuron,
+        timesteps=_sinabs_timesteps,
+        time_major=_sinabs_time_major,
+        reset=_sinabs_reset,
+        binary=_sinabs_binary,
+        state=lambda m: getattr(m, "v_mem", None) if isinstance(getattr(m, "v_mem", None),
+                                                                 torch.Tensor) else None,
+    ),
+    NeuronAdapter(
+        name="norse",
+        matches=_norse_neuron,
+        timesteps=_norse_timesteps,
+        reset=lambda m: None,  # norse returns its state to the caller: the module holds none
+        state=lambda m: None,
+    ),
+    NeuronAdapter(
         name="stateful (behavioural fallback)",
         matches=_has_state_protocol,
         reset=_call_reset,
@@ -338,3 +430,91 @@ def find_adapter(m: nn.Module) -> NeuronAdapter | None:
         except Exception:  # a matcher must never break profiling
             continue
     return None
+
+
+def register_neuron(
+    cls: type,
+    *,
+    state: str | Callable[[nn.Module], torch.Tensor | None] | None = "v",
+    reset: str | Callable[[nn.Module], None] | None = "reset",
+    timesteps: str | int | Callable[[nn.Module, tuple, torch.Tensor], int | None] | None = None,
+    spikes: Callable[[Any], torch.Tensor | None] | None = None,
+    binary: bool = False,
+    op: str | None = None,
+    name: str | None = None,
+) -> NeuronAdapter:
+    """Count instances of your own neuron class ``cls`` (and its subclasses) as neurons,
+    without changing energymodel. Registered adapters are tried before the built-in ones.
+
+    Args:
+        state: the attribute holding the membrane potential (``"v"``), or a function of the
+            module returning it (``None``: the module keeps none, e.g. a state passed in and out).
+        reset: the method that clears the state between samples (``"reset"``), or a function of
+            the module (``None``: nothing to clear).
+        timesteps: how many steps one call covers: ``None`` (one step per call, the model loops
+            over time), ``"leading"`` (``[T, B, ...]``: T is dim 0), an int (T along that dim:
+            ``1`` for ``[B, T, ...]``), or a function ``(module, inputs, spikes) -> T``.
+        spikes: the call's output -> the spike tensor (default: the output, or its first
+            element when it returns a tuple).
+        binary: ``True`` only when the output can hold nothing but 0 and 1 (a Heaviside step):
+            the profiler then sums instead of scanning; ``CountOptions(verify=True)`` checks it.
+        op: the op name in the tables (default: from the class name, else ``"neuron"``).
+        name: the family name shown in diagnostics (default: the class's qualified name).
+
+    Returns the adapter (pass it to :func:`unregister_neuron` to remove it).
+
+    Example::
+
+        class MyLIF(nn.Module):          # membrane in self.mem, cleared by self.clear()
+            ...
+        em.register_neuron(MyLIF, state="mem", reset="clear", timesteps="leading")
+    """
+    if not isinstance(cls, type) or not issubclass(cls, nn.Module):
+        raise TypeError(f"register_neuron: cls must be an nn.Module subclass, got {cls!r}")
+
+    def _state(m: nn.Module) -> torch.Tensor | None:
+        if callable(state):
+            return state(m)
+        v = getattr(m, state, None) if state else None
+        return v if isinstance(v, torch.Tensor) and not isinstance(v, nn.Module) else None
+
+    def _reset(m: nn.Module) -> None:
+        if callable(reset):
+            reset(m)
+        elif reset:
+            getattr(m, reset)()
+
+    if timesteps is None:
+        ts: Callable[[nn.Module, tuple, torch.Tensor], int | None] = lambda m, i, s: None  # noqa: E731
+        major = None
+    elif callable(timesteps):
+        ts, major = timesteps, None
+    else:
+        dim = 0 if timesteps == "leading" else timesteps
+        if not isinstance(dim, int) or isinstance(dim, bool) or dim < 0:
+            raise ValueError(f"register_neuron: timesteps must be None, 'leading', a dim >= 0 "
+                             f"or a function, got {timesteps!r}")
+        ts = lambda m, i, s: int(s.shape[dim]) if s.dim() > dim else None  # noqa: E731
+        major = None if dim == 0 else (lambda m, s: s.movedim(dim, 0))
+    for attr, val in (("state", state), ("reset", reset)):
+        if isinstance(val, str) and not val.isidentifier():
+            raise ValueError(f"register_neuron: {attr} must name an attribute, got {val!r}")
+    adapter = NeuronAdapter(
+        name=name or f"{cls.__module__}.{cls.__qualname__} (registered)",
+        matches=lambda m: isinstance(m, cls),
+        op=(lambda m: op) if op else _op_name,
+        spikes=spikes or _first_tensor,
+        timesteps=ts,
+        reset=_reset if reset is not None else (lambda m: None),
+        binary=(lambda m: True) if binary else None,
+        state=_state,
+        time_major=major,
+    )
+    register_neuron_adapter(adapter, first=True)
+    return adapter
+
+
+def unregister_neuron(adapter: NeuronAdapter) -> None:
+    """Remove an adapter added by :func:`register_neuron` (a no-op when it is not there)."""
+    if adapter in NEURON_ADAPTERS:
+        NEURON_ADAPTERS.remove(adapter)

@@ -27,6 +27,10 @@ from .operands import F64, HOST_DEVICES, CountOptions, exact_sum, exact_sum_dims
 from .profile import EDGE_SEP, Profile
 from .rules import IGNORED_OPS, OpCount, RuleContext, rule_for
 
+#: aten ops that compare a value with a threshold (or step it): inside a recognised neuron they
+#: are its firing; outside every one, a neuron the adapters do not know (diagnostics warn)
+THRESHOLD_OPS = frozenset({"gt", "ge", "lt", "le", "heaviside", "gt_", "ge_", "lt_", "le_"})
+
 __all__ = ["Profiler", "profile", "profile_loader"]
 
 #: device-side accumulator layout: the summed count columns plus internal flags
@@ -171,6 +175,10 @@ class _CountingMode(TorchDispatchMode):
                     return r
             out = func(*args, **kwargs)
             p._pending_unrecognized[name] += 1
+            if name in THRESHOLD_OPS:  # a neuron nobody recognised? (see diagnostics)
+                fr = p._stack[-1]
+                p._pending_threshold[(f"{fr.name or '(model)'} ({type(fr.module).__name__})",
+                                      name)] += 1
             p._link(args, kwargs, out)
             return out
         out = func(*args, **kwargs)
@@ -286,6 +294,9 @@ class Profiler:
         # it raises), its ops without a rule and its samples
         self._journal: list[tuple] = []
         self._pending_unrecognized: dict[str, int] = defaultdict(int)
+        # threshold-like ops outside every recognised neuron: (module path, op) -> calls
+        self._pending_threshold: dict[tuple[str, str], int] = defaultdict(int)
+        self._threshold: dict[tuple[str, str], int] = defaultdict(int)
         self._pending_samples = 0
         self._model_info: dict[str, Any] = {}
         self._model_stats: dict[str, Any] | None = None
@@ -445,6 +456,7 @@ class Profiler:
     def _begin_call(self, is_root: bool, inputs: tuple) -> None:
         self._journal.clear()
         self._pending_unrecognized.clear()
+        self._pending_threshold.clear()
         self._pending_samples = self._sample_count(inputs) if is_root else 0
         if is_root and self._root_calls % self.calls_per_sample == 0 and not self._clean:
             with _Bookkeeping():  # every sample starts from reset state (reset=True)
@@ -460,6 +472,9 @@ class Profiler:
         for k, v in self._pending_unrecognized.items():
             self._unrecognized[k] += v
         self._pending_unrecognized.clear()
+        for k, v in self._pending_threshold.items():
+            self._threshold[k] += v
+        self._pending_threshold.clear()
         self._sample_units += self._pending_samples
         self._pending_samples = 0
         if is_root:
@@ -475,6 +490,7 @@ class Profiler:
         self._enter_mode()
         self._journal.clear()
         self._pending_unrecognized.clear()
+        self._pending_threshold.clear()
         self._pending_samples = 0
         ctx = getattr(self, "_ctx", None)
         if ctx is not None:
@@ -578,6 +594,8 @@ class Profiler:
             return
         with _Bookkeeping():
             T = adapter.timesteps(frame.module, inputs, spk)
+            if adapter.time_major is not None and T is not None:
+                spk = adapter.time_major(frame.module, spk)
             if T is not None and self.timesteps is not None and T != self.timesteps:
                 raise ValueError(
                     f"layer '{frame.name}' ({type(frame.module).__name__}): multi-step "
@@ -803,7 +821,9 @@ class Profiler:
         ]
         snaps = list(self._batch_snaps) if self.keep_batch_rates else []
         info = dict(self._model_info, root_calls=self._root_calls, timesteps=self.timesteps,
-                    layer_edges=[f"{a}{EDGE_SEP}{b}" for a, b in sorted(self._edges)])
+                    layer_edges=[f"{a}{EDGE_SEP}{b}" for a, b in sorted(self._edges)],
+                    threshold_ops=[f"{m}{EDGE_SEP}{op}{EDGE_SEP}{n}"
+                                   for (m, op), n in sorted(self._threshold.items())])
         from .neurobench import finish_statistics  # noqa: PLC0415
 
         stats = self._model_stats
