@@ -493,13 +493,13 @@ def audit_cmd(
 
 
 def _print_warnings(diag) -> int:
-    """Each diagnostic as one ``warning: ...`` line on stderr (grouped when many); returns how
-    many findings there were."""
+    """Each diagnostic as one ``warning: ...`` (or ``note: ...``) line on stderr (grouped when
+    many); returns how many warnings there were (notes do not fail --strict)."""
     from .counting.diagnostics import warning_lines  # noqa: PLC0415
 
     for line in warning_lines(diag):
         typer.echo(line, err=True)
-    return len(diag)
+    return int((diag["level"] == "warning").sum()) if len(diag) else 0
 
 
 def _print_profile_tables(prof, rep, *, layers: bool, depth: Optional[int],

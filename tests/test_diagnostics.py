@@ -144,7 +144,9 @@ def test_cli_header_gives_seen_T_and_strict_turns_warnings_into_exit_3(tmp_path,
     out = tmp_path / "r.json"
     r = runner.invoke(app, args + ["--strict", "--out", str(out)], catch_exceptions=False)
     assert r.exit_code == 3
-    assert [d["check"] for d in json.loads(out.read_text())["diagnostics"]] == ["uncalibrated"]
+    diag = json.loads(out.read_text())["diagnostics"]
+    assert [d["check"] for d in diag if d["level"] == "warning"] == ["uncalibrated"]
+    assert all(d["level"] == "note" for d in diag if d["check"] != "uncalibrated")
 
 
 def test_timesteps_given_to_a_model_that_does_not_loop_over_time_warns():

@@ -201,3 +201,64 @@ def test_registered_neuron_is_counted_as_a_hand_loop_does():
         em.register_neuron(int)
     with pytest.raises(ValueError):
         em.register_neuron(_Hand, timesteps="sideways")
+
+
+def test_ops_on_weights_only_are_listed_apart_not_warned():
+    """A sqrt / abs of a parameter touches no activation: a note, not an op 'without a rule'
+    (which fails --strict); an op without a rule on an activation still warns."""
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.g, self.lif = nn.Linear(4, 4), nn.Parameter(torch.ones(4)), em.LIF()
+
+        def forward(self, x):
+            return self.lif(self.fc(x) * torch.rsqrt(self.g.abs() + 1) + torch.erf(x))
+
+    torch.manual_seed(0)
+    prof = em.profile(M(), (torch.rand(3, 1, 4) < 0.5).float(), batch_dim=1)
+    assert prof.unrecognized == {"erf": 1}
+    assert prof.model_info["weight_only_ops"] == ["abs -> 1", "rsqrt -> 1"]
+    d = prof.diagnostics().set_index("check")
+    assert d.loc["weight_only", "level"].tolist() == ["note", "note"]
+    assert d.loc["no_rule", "level"] == "warning"
+    # inputs by keyword, or nested in lists and dicts: still told from the weights
+    class D(nn.Module):
+        def forward(self, x, extra=None):
+            return torch.erf(x) + torch.erf(extra["y"][0])
+
+    x = torch.rand(2, 4)
+    prof = em.profile(D(), {"x": x, "extra": {"y": [x + 1]}}, batch_dim=None)
+    assert prof.unrecognized == {"erf": 2} and not prof.model_info["weight_only_ops"]
+
+
+def test_layers_that_disagree_on_T_are_named():
+    """One neuron run over T x B steps (a layout bug that leaks state between samples) beside
+    neurons run over T: warned, naming the layer."""
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = em.LIF(), em.LIF()
+
+        def forward(self, x):                      # x: [T, B, N]
+            y = self.a(x)
+            return self.b(y.reshape(-1, 1, y.shape[-1]))   # [T*B, 1, N]: T x B "steps"
+
+    prof = em.profile(M(), torch.rand(4, 2, 8) * 2, batch_dim=1)
+    d = prof.diagnostics()
+    w = d[d["check"] == "timesteps_disagree"]
+    assert len(w) == 1 and "'b:" in w["message"].iloc[0] and "ran 8 steps" in w["message"].iloc[0]
+
+
+def test_share_of_energy_priced_as_macs_is_noted():
+    """Two convolutions with no neuron between them: the second one's input is analog, priced
+    as MACs; the report notes the share and the largest layers."""
+    net = nn.Sequential(nn.Conv2d(2, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1), em.LIF())
+    torch.manual_seed(0)
+    x = (torch.rand(2, 1, 2, 8, 8) < 0.3).float().flatten(0, 1)
+    rep = em.estimate(em.profile(net, x, batch_dim=0), "cmos45nm")
+    n = rep.diagnostics[rep.diagnostics["check"] == "mac_share"]
+    assert len(n) == 1 and n["level"].iloc[0] == "note"
+    assert "of the energy on cmos45nm is priced as MACs" in n["message"].iloc[0]
+    assert "1:conv2d#0" in n["message"].iloc[0]

@@ -20,6 +20,9 @@ neuron_never_ran      a recognised neuron module of the model never ran under th
 unrecognised_neuron   threshold-like ops (``gt``, ``ge``, ``lt``, ``le``, ``heaviside``) ran in
                       a module outside every recognised neuron (named: register it)
 no_neuron             the model holds no recognised neuron at all (one line)
+timesteps_disagree    neuron sites ran different numbers of steps per call (named)
+weight_only           (a note, not a warning) an op without a rule ran on weights, buffers or
+                      constants only (a ``sqrt`` of a parameter): listed apart
 ====================  =========================================================================
 """
 
@@ -105,6 +108,11 @@ def diagnose(profile: Profile) -> pd.DataFrame:
         warn("no_neuron", "", "no neuron recognised in this model: no firing rate, no neuron "
              "update and no spike-driven accumulate can be told apart; if it is a spiking "
              "network, register its neuron class with em.register_neuron(cls, ...)")
+    for e in info.get("weight_only_ops", []):
+        op, n = e.split(" -> ")
+        rows.append({"level": "note", "site": op, "check": "weight_only", "message":
+                     f"op '{op}' ran {n} time(s) on weights, buffers or constants only (no "
+                     "activation): not counted, and not a per-sample cost"})
     for name, n in sorted(profile.unrecognized.items()):
         warn("no_rule", name, f"op '{name}' ran {n} time(s) and has no count rule: not counted "
              "(add one with energymodel.counting.rules.set_rule)")
@@ -123,6 +131,14 @@ def diagnose(profile: Profile) -> pd.DataFrame:
                      f"site '{r.site}' ran {steps:g} step(s) per sample: the model does not loop "
                      "over time by itself, so its counts and per-timestep rates are for "
                      f"{steps:g} step(s), not {given}")
+    steps = lay.loc[(lay["kind"] == "neuron") & (lay["timesteps"] > 0), ["site", "timesteps"]]
+    if steps["timesteps"].nunique() > 1:
+        usual = steps["timesteps"].mode().iloc[0]
+        for r in steps[steps["timesteps"] != usual].itertuples(index=False):
+            warn("timesteps_disagree", r.site, f"layers disagree on T: neuron site '{r.site}' "
+                 f"ran {r.timesteps:g} steps per call where the other neuron sites ran "
+                 f"{usual:g} (a neuron run over T x B instead of T leaks state between samples; "
+                 "check its input layout)")
     ran = set(lay.loc[lay["kind"] == "neuron", "layer"])
     for name in info.get("neurons", []):
         if name not in ran:

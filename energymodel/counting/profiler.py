@@ -174,12 +174,16 @@ class _CountingMode(TorchDispatchMode):
                 if r is not NotImplemented:
                     return r
             out = func(*args, **kwargs)
+            if not p._link(args, kwargs, out):
+                # no operand derives from the input: an op on weights, buffers or constants
+                # (a sqrt of a parameter), listed apart (Profile.model_info["weight_only_ops"])
+                p._pending_weight_only[name] += 1
+                return out
             p._pending_unrecognized[name] += 1
             if name in THRESHOLD_OPS:  # a neuron nobody recognised? (see diagnostics)
                 fr = p._stack[-1]
                 p._pending_threshold[(f"{fr.name or '(model)'} ({type(fr.module).__name__})",
                                       name)] += 1
-            p._link(args, kwargs, out)
             return out
         out = func(*args, **kwargs)
         o = out[0] if isinstance(out, (tuple, list)) else out
@@ -200,6 +204,20 @@ class _Node:
 
     def __init__(self) -> None:
         self.key: str | None = None
+
+
+#: the model's input in the layer graph: no layer, but what every activation derives from
+_INPUT_NODE = _Node()
+_INPUT = frozenset((_INPUT_NODE,))
+
+
+def _nested_tensors(tree: Any, depth: int = 6) -> Iterable[torch.Tensor]:
+    """Every tensor in nested lists, tuples and dicts (a model's inputs), ``depth`` levels."""
+    if isinstance(tree, torch.Tensor):
+        yield tree
+    elif depth > 0 and isinstance(tree, (list, tuple, dict)):
+        for v in (tree.values() if isinstance(tree, dict) else tree):
+            yield from _nested_tensors(v, depth - 1)
 
 
 def _tensors(*trees: Any) -> Iterable[torch.Tensor]:
@@ -297,6 +315,8 @@ class Profiler:
         # threshold-like ops outside every recognised neuron: (module path, op) -> calls
         self._pending_threshold: dict[tuple[str, str], int] = defaultdict(int)
         self._threshold: dict[tuple[str, str], int] = defaultdict(int)
+        self._pending_weight_only: dict[str, int] = defaultdict(int)
+        self._weight_only: dict[str, int] = defaultdict(int)
         self._pending_samples = 0
         self._model_info: dict[str, Any] = {}
         self._model_stats: dict[str, Any] | None = None
@@ -457,7 +477,11 @@ class Profiler:
         self._journal.clear()
         self._pending_unrecognized.clear()
         self._pending_threshold.clear()
+        self._pending_weight_only.clear()
         self._pending_samples = self._sample_count(inputs) if is_root else 0
+        if is_root:  # the model's input: what every activation derives from
+            for x in _nested_tensors(inputs):
+                self._frontier[x] = _INPUT
         if is_root and self._root_calls % self.calls_per_sample == 0 and not self._clean:
             with _Bookkeeping():  # every sample starts from reset state (reset=True)
                 self._reset_states()
@@ -475,6 +499,9 @@ class Profiler:
         for k, v in self._pending_threshold.items():
             self._threshold[k] += v
         self._pending_threshold.clear()
+        for k, v in self._pending_weight_only.items():
+            self._weight_only[k] += v
+        self._pending_weight_only.clear()
         self._sample_units += self._pending_samples
         self._pending_samples = 0
         if is_root:
@@ -491,6 +518,7 @@ class Profiler:
         self._journal.clear()
         self._pending_unrecognized.clear()
         self._pending_threshold.clear()
+        self._pending_weight_only.clear()
         self._pending_samples = 0
         ctx = getattr(self, "_ctx", None)
         if ctx is not None:
@@ -552,15 +580,18 @@ class Profiler:
         if oc.dev:
             s.add_dev(oc.dev)
 
-    def _link(self, args: Any, kwargs: Any, out: Any, node: _Node | None = None) -> None:
+    def _link(self, args: Any, kwargs: Any, out: Any, node: _Node | None = None
+              ) -> frozenset | None:
         """Carry the layer graph through one op: its outputs depend on what its inputs depend
-        on, or, for a weight layer, on this layer (an edge from each layer its inputs reach)."""
+        on, or, for a weight layer, on this layer (an edge from each layer its inputs reach).
+        Returns what the inputs depend on (``None``: nothing derived from the model's input)."""
         fr = self._frontier
         preds: frozenset | None = None
         for a in _tensors(args, kwargs):
             f = fr.get(a)
             if f:
                 preds = f if preds is None else preds | f
+        seen = preds
         if node is not None:
             if preds:
                 self._journal.append((self._apply_edges, preds, node))
@@ -568,6 +599,7 @@ class Profiler:
         if preds:
             for o in _tensors(out):
                 fr[o] = preds
+        return seen
 
     def _apply_edges(self, preds: frozenset, node: _Node) -> None:
         for a in preds:
@@ -823,7 +855,9 @@ class Profiler:
         info = dict(self._model_info, root_calls=self._root_calls, timesteps=self.timesteps,
                     layer_edges=[f"{a}{EDGE_SEP}{b}" for a, b in sorted(self._edges)],
                     threshold_ops=[f"{m}{EDGE_SEP}{op}{EDGE_SEP}{n}"
-                                   for (m, op), n in sorted(self._threshold.items())])
+                                   for (m, op), n in sorted(self._threshold.items())],
+                    weight_only_ops=[f"{op}{EDGE_SEP}{n}"
+                                     for op, n in sorted(self._weight_only.items())])
         from .neurobench import finish_statistics  # noqa: PLC0415
 
         stats = self._model_stats

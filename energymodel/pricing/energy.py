@@ -574,6 +574,34 @@ def estimate(
     cost = mapping.hardware_cost(profile, hws, dict(zip(totals["hardware"], totals["total_pj"])),
                                  mode=mode, timesteps=timesteps, max_chips=max_chips,
                                  dynamic_band_pj=band)
+    diag = profile.diagnostics()
+    notes = mac_share_notes(layers)
+    if notes:
+        diag = pd.concat([diag, pd.DataFrame(notes, columns=diag.columns)], ignore_index=True)
     return EnergyReport(layers=layers, totals=totals, mode=mode, precision=precision, sops=sops,
                         options=opts, hardware=hws, unrecognized=dict(profile.unrecognized),
-                        diagnostics=profile.diagnostics(), hardware_cost=cost)
+                        diagnostics=diag, hardware_cost=cost)
+
+
+#: a note says how much of a chip's energy is priced as MACs from this share on
+MAC_SHARE_NOTE = 0.2
+
+
+def mac_share_notes(layers: pd.DataFrame, top: int = 3) -> list[dict[str, str]]:
+    """One ``note`` per chip whose energy comes for at least :data:`MAC_SHARE_NOTE` from
+    layers priced as MACs (analog inputs: the pixel encoder, but also convolutions chained with
+    no neuron between them), naming the largest such layers and their shares."""
+    out = []
+    for hw, lay in layers.groupby("hardware", sort=False):
+        total = float(lay["total_pj"].sum())
+        mac = lay[(lay["macs"] > 0) & (lay["sops"] == 0)]
+        share = float(mac["total_pj"].sum()) / total if total > 0 else 0.0
+        if share < MAC_SHARE_NOTE:
+            continue
+        big = mac.sort_values("total_pj", ascending=False).head(top)
+        names = ", ".join(f"{s} ({e / total:.0%})" for s, e in zip(big["site"], big["total_pj"]))
+        out.append({"level": "note", "site": str(hw), "check": "mac_share",
+                    "message": f"{share:.0%} of the energy on {hw} is priced as MACs (layers "
+                               f"with analog inputs, e.g. convolutions with no neuron before "
+                               f"them), {len(mac)} layer(s); largest: {names}"})
+    return out
