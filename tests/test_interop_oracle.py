@@ -214,3 +214,55 @@ def test_spiking_attention_acs_and_macs_match_spikingjelly_op_counter(scale):
     assert mean["acs"] == spikes_pn
     assert rec["ac_no_neuron"][aten.mean.dim] == T * B * 16 * 32 - B * 16 * 32
     assert prof.totals()["acs"] == ours(prof, "acs") + spikes_pn
+
+
+class SEWBlock(nn.Module):
+    """A SEW-ResNet basic block written by hand from Fang et al. 2021 (spikingjelly's
+    ``activation_based.model.sew_resnet`` needs torchvision, which the tests do not install):
+    two conv-BN-IF stages and the ADD connect function, a residual sum of spikes (values 0, 1,
+    2), read by the next convolution."""
+
+    def __init__(self, c=8):
+        super().__init__()
+        self.stem = layer.Conv2d(3, c, 3, padding=1, bias=False, step_mode="m")
+        self.sn0 = neuron.IFNode(step_mode="m")
+        self.conv1 = layer.Conv2d(c, c, 3, padding=1, bias=False, step_mode="m")
+        self.bn1 = layer.BatchNorm2d(c, step_mode="m")
+        self.sn1 = neuron.IFNode(step_mode="m")
+        self.conv2 = layer.Conv2d(c, c, 3, padding=1, bias=False, step_mode="m")
+        self.bn2 = layer.BatchNorm2d(c, step_mode="m")
+        self.sn2 = neuron.IFNode(step_mode="m")
+        self.next = layer.Conv2d(c, 4, 3, padding=1, bias=False, step_mode="m")
+        for m in (self.stem, self.conv1, self.conv2, self.next):
+            nn.init.uniform_(m.weight, -0.1, 0.3)
+
+    def forward(self, x):
+        s = self.sn0(self.stem(x))
+        out = self.sn2(self.bn2(self.conv2(self.sn1(self.bn1(self.conv1(s))))))
+        return self.next(out + s)   # ADD: integer spikes into the next convolution
+
+
+def test_sew_block_matches_op_counter_on_binary_layers_and_differs_by_convention_on_integer():
+    torch.manual_seed(0)
+    net = SEWBlock()
+    x = torch.rand(T, B, 3, 8, 8) * 2
+    prof, rec = run_both(net, x)
+    lay = prof.layers.set_index("layer")
+    # binary inputs: conv1, conv2 read spikes: our ACs equal their SynOpCounter's
+    assert lay.loc["conv1", "in_kind"] == lay.loc["conv2", "in_kind"] == "binary"
+    assert lay.loc["next", "in_kind"] == "integer"
+    binary_acs = float(lay.loc["conv1", "acs"] + lay.loc["conv2", "acs"])
+    assert close(binary_acs, rec["syn"][aten.convolution.default])
+    # the residual sum (0, 1, 2) is not binary: their MACCounter charges the next conv dense,
+    # C_out x C_in x 9 x positions; we charge k accumulates per value k at its exact fan-out
+    dense_next = 4 * 8 * 9 * 8 * 8 * T * B
+    dense_stem = 8 * 3 * 9 * 8 * 8 * T * B
+    assert rec["mac"][aten.convolution.default] == dense_stem + dense_next
+    with torch.no_grad():
+        functional.reset_net(net)
+        s = net.sn0(net.stem(x))
+        out = net.sn2(net.bn2(net.conv2(net.sn1(net.bn1(net.conv1(s))))))
+        fan = torch.nn.functional.conv2d((out + s).flatten(0, 1), torch.ones(4, 8, 3, 3), padding=1)
+        functional.reset_net(net)
+    assert float(lay.loc["next", "acs"]) == pytest.approx(float(fan.sum()))
+    assert float((out + s).max()) == 2   # the integer spikes are there
