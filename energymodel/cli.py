@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import sys
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Any, Callable, List, Optional
 
 import typer
 
@@ -151,6 +151,15 @@ def hw_validate(paths: List[Path] = typer.Argument(..., help="YAML files to chec
     raise typer.Exit(code)
 
 
+def _count_options(integer_spikes: str) -> "Any":
+    """``--integer-spikes`` as :class:`~energymodel.CountOptions` (a bad value: one error line)."""
+    from .counting.operands import CountOptions  # noqa: PLC0415
+
+    if integer_spikes not in ("acs", "mac"):
+        raise UserError(f"--integer-spikes must be 'acs' or 'mac', got {integer_spikes!r}")
+    return CountOptions(integer_spikes=integer_spikes)
+
+
 def _help(doc: str | None) -> str:
     """Help text for typer's rich output, which keeps single line breaks: prose paragraphs are
     joined into one line each (rich wraps them to the terminal), example paragraphs keep one
@@ -267,6 +276,10 @@ def profile_cmd(
     strict: bool = typer.Option(False, "--strict", help="exit with code 3 when the run draws a "
                                 "warning (silent or saturated layers, ops without a count rule, "
                                 "uncalibrated weights...), after writing the report"),
+    integer_spikes: str = typer.Option("acs", "--integer-spikes", help="integer spike inputs "
+                                       "(a residual sum of spikes: 0, 1, 2...): 'acs' counts a "
+                                       "value k as k accumulates, 'mac' as one MAC per non-zero "
+                                       "element"),
     memory_budget: Optional[float] = typer.Option(None, "--memory-budget", help=_MEM_HELP),
     data: Optional[str] = typer.Option(None, "--data", "-d", help=_DATA_HELP),
     normalize: Optional[str] = typer.Option(None, "--normalize", help="image folders: 'mean,std' "
@@ -323,13 +336,18 @@ def profile_cmd(
                              estimate_options={"sops": sops, "precision": precision},
                              memory_budget=memory_budget,
                              data=data, normalize=normalize, time_major=time_major,
-                             model_kwargs=kwargs, nir_dt=nir_dt)
+                             model_kwargs=kwargs, nir_dt=nir_dt,
+                             count_options=_count_options(integer_spikes))
     rep, prof, st = run.report, run.profile, run.settings
     inputs = {"inputs": st["inputs"], "samples": st["samples"], "batches": st["batches"]}
     typer.echo(f"{st['model']}: {prof.samples} sample(s) in {st['batches']} batch(es), "
-               f"T={st['timesteps']}, inputs: {st['inputs']}, sample shape "
+               f"T={st['timesteps'] if st['timesteps'] is not None else '? (no neuron recognised)'}"
+               f", inputs: {st['inputs']}, sample shape "
                f"{tuple(st['input_shape'])}"
                + (", BatchNorm calibrated (random weights)" if st["calibrated_bn"] else "")
+               + (", nothing calibrated: no BatchNorm (--calibrate sets BatchNorm statistics "
+                  "only; LayerNorm and the weights stay as they are)"
+                  if st.get("calibrate_nothing") else "")
                + (f", weights {st['checkpoint']}" if st["checkpoint"] else ""))
     typer.echo(f"{rep.convention()}")
     typer.echo(f"hardware files: {rep.hardware_files()}")

@@ -30,6 +30,7 @@ from torch import nn
 from .common import checks as _checks
 from .common.errors import UserError
 from .counting import Profile, Profiler
+from .counting.operands import CountOptions
 from .counting.profiler import _default_forward
 from .lif import reset_states
 from .pricing.energy import EnergyReport, check_options, estimate
@@ -319,6 +320,7 @@ def profile_model(
     calibrate: bool = False,
     bn_shift: float = DEFAULT_BN_SHIFT,
     progress: bool = False,
+    options: CountOptions | None = None,
 ) -> Profile:
     """Run ``model`` on ``batches`` generated batches under one :class:`~energymodel.Profiler`
     (counts are sums over all batches, rates averages) and return the :class:`Profile`.
@@ -357,7 +359,7 @@ def profile_model(
     bar = tqdm(all_batches(), total=batches, desc="batches", unit="batch", file=sys.stderr,
                disable=not progress, leave=False)
     try:
-        with Profiler(model, batch_dim=0, timesteps=timesteps, reset=True) as p:
+        with Profiler(model, batch_dim=0, timesteps=timesteps, reset=True, options=options) as p:
             with torch.no_grad():
                 for i, x in enumerate(bar):
                     try:
@@ -454,6 +456,7 @@ def profile_model_spec(
     time_major: bool = False,
     model_kwargs: dict[str, Any] | None = None,
     nir_dt: float | None = None,
+    count_options: CountOptions | None = None,
 ) -> ProfileRun:
     """Load, profile and price one model: the whole of ``energymodel profile``.
 
@@ -463,7 +466,8 @@ def profile_model_spec(
     :func:`energymodel.common.checks.default_memory_budget`). ``data``: the
     user's data (see :func:`energymodel.interop.inputs.open_data`; ``batches=None``: all of it) instead
     of the ``input`` generator. ``model_kwargs``: see :func:`load_model`. ``settings`` records
-    ``inputs`` (the data source, or the generator and its seed), ``samples`` and ``batches``."""
+    ``inputs`` (the data source, or the generator and its seed), ``samples`` and ``batches``.
+    ``count_options``: how operands are classified (e.g. ``CountOptions(integer_spikes='mac')``)."""
     _checks.check_positive(batch_size=batch_size, batches=batches, timesteps=timesteps)
     _checks.check_seed(seed)
     budget = _checks.budget_bytes(memory_budget)
@@ -486,7 +490,8 @@ def profile_model_spec(
         shape = _nir_input_shape(spec, ms, shape, timesteps, time_major)
     if data is not None:
         run = _profile_spec_on_data(ms, hws, data, shape, batch_size, batches, mode, calibrate,
-                                    progress, estimate_options, normalize, time_major, timesteps)
+                                    progress, estimate_options, normalize, time_major, timesteps,
+                                    count_options)
         run.settings["seed"] = seed  # of the random initialisation, where weights are random
         if ms.source == "nir":
             run.settings.update(nir_dt=ms.model.dt, nir_dt_source=ms.model.dt_source)
@@ -507,13 +512,15 @@ def profile_model_spec(
     if ms.source == "zoo" and T is not None and getattr(ms.model, "T", T) != T:
         T = None  # the ViT baseline: one step whatever is asked
     prof = profile_model(ms.model, shape, batch_size=batch_size, batches=batches, input=input,
-                         timesteps=T, seed=seed, calibrate=calibrate, progress=progress)
+                         timesteps=T, seed=seed, calibrate=calibrate, progress=progress,
+                         options=count_options)
     rep = price(prof, hws, mode=mode, **(estimate_options or {}))
     from .counting.diagnostics import seen_timesteps  # noqa: PLC0415
 
     settings = dict(model=spec, checkpoint=ms.checkpoint, input_shape=list(shape), input=input,
                     timesteps=seen_timesteps(prof) or ms.timesteps, batch_size=batch_size, batches=batches, mode=mode,
-                    seed=seed, calibrated_bn=bool(calibrate),
+                    seed=seed, calibrated_bn=bool(calibrate) and _has_bn(ms.model),
+                    calibrate_nothing=bool(calibrate) and not _has_bn(ms.model),
                     hardware=[h.name for h in hws], samples=prof.samples,
                     inputs=f"generator {input}, seed {seed}")
     if ms.source == "nir":
@@ -614,6 +621,7 @@ def profile_data(
     bn_shift: float = DEFAULT_BN_SHIFT,
     progress: bool = False,
     expected_shape: Sequence[int] | None = None,
+    options: CountOptions | None = None,
 ) -> tuple[Profile, int]:
     """Profile ``model`` over the batches of ``source`` through
     :meth:`energymodel.Profiler.run` (the API's loader path: counts summed over the batches,
@@ -665,7 +673,8 @@ def profile_data(
                                 "(check --input-shape, --time-major and --timesteps)") from None
             raise
 
-    p = Profiler(model, batch_dim=source.batch_dim, timesteps=timesteps, reset=True)
+    p = Profiler(model, batch_dim=source.batch_dim, timesteps=timesteps, reset=True,
+                 options=options)
     prof = p.run(counted(), forward=forward, progress=progress, total=source.total,
                  desc="batches")
     return prof, count[0]
@@ -675,7 +684,8 @@ def _profile_spec_on_data(ms: ModelSpec, hws: list[HardwareProfile], data: Any,
                           shape: tuple[int, ...] | None, batch_size: int, batches: int | None,
                           mode: str, calibrate: bool | None, progress: bool,
                           estimate_options: dict[str, Any] | None, normalize: str | None,
-                          time_major: bool, timesteps: int | None) -> ProfileRun:
+                          time_major: bool, timesteps: int | None,
+                          count_options: CountOptions | None = None) -> ProfileRun:
     """:func:`profile_model_spec` on the user's data."""
     from .interop.inputs import open_data  # noqa: PLC0415
 
@@ -697,11 +707,19 @@ def _profile_spec_on_data(ms: ModelSpec, hws: list[HardwareProfile], data: Any,
     if calibrate is None:
         calibrate = ms.source == "zoo" and ms.checkpoint is None
     prof, n = profile_data(ms.model, src, timesteps=T, calibrate=calibrate, progress=progress,
-                           expected_shape=expected)
+                           expected_shape=expected, options=count_options)
     rep = price(prof, hws, mode=mode, **(estimate_options or {}))
     settings = dict(model=ms.name, checkpoint=ms.checkpoint,
                     input_shape=list(expected or src.sample_shape or ()), input="data",
                     timesteps=T or ms.timesteps, batch_size=batch_size, batches=n, mode=mode,
-                    seed=None, calibrated_bn=bool(calibrate), hardware=[h.name for h in hws],
+                    seed=None, calibrated_bn=bool(calibrate) and _has_bn(ms.model),
+                    calibrate_nothing=bool(calibrate) and not _has_bn(ms.model),
+                    hardware=[h.name for h in hws],
                     samples=prof.samples, inputs=src.description)
     return ProfileRun(ms, prof, rep, settings)
+
+
+def _has_bn(model: Any) -> bool:
+    """Whether ``--calibrate`` has anything to set: it calibrates BatchNorm statistics only."""
+    return isinstance(model, nn.Module) and any(
+        isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())

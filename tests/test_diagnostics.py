@@ -69,16 +69,18 @@ def test_diagnostics_flag_each_implausible_site():
     prof = em.profile(net, torch.rand(2, 3, 4), batch_dim=1)
     d = prof.diagnostics()
     assert list(d.columns[:3]) == ["level", "site", "message"]
-    assert set(d["level"]) == {"warning"}
+    assert set(d["level"]) == {"warning", "note"}
     found = sorted(zip(d["check"], d["site"]))
     assert found == [
-        ("acs_above_dense", "fc:linear#0"),
+        ("integer_inputs", ""),       # a note: fc reads the value 2 (integer), named once
         ("neuron_never_ran", "unused"),
         ("no_rule", "exp"),
         ("saturated_layer", "hot:lif#0"),
         ("silent_layer", "cold:lif#0"),
         ("uncalibrated", "bn"),
     ]
+    note = d[d["check"] == "integer_inputs"]["message"].iloc[0]
+    assert note.startswith("1 layer(s) read integer spikes") and "fc:linear#0 (100% of SOPs)" in note
     # what the profiler noted survives serialisation and merging
     back = em.Profile.from_json(prof.to_json())
     assert back.diagnostics().equals(d)

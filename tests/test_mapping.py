@@ -387,3 +387,55 @@ def test_the_cost_table_carries_the_band_of_every_ranged_constant():
     paper = em.estimate(prof, ["truenorth"], mode="paper").hardware_cost.iloc[0]
     assert paper["total_low_pj"] == pytest.approx(2.26 * sops)
     assert paper["total_high_pj"] == pytest.approx(2.63 * sops)
+
+
+class _PerStep(nn.Module):
+    """Conv -> LIF -> conv -> LIF, the time loop inside forward: F.conv2d runs once per step
+    (T call sites of one weight), single-step neurons."""
+
+    def __init__(self, multi: nn.Module):
+        super().__init__()
+        self.m = multi
+
+    def forward(self, x):   # [T, B, C, H, W]
+        outs = []
+        for t in range(x.shape[0]):
+            h = torch.nn.functional.conv2d(x[t], self.m.c1.weight, self.m.c1.bias, padding=1)
+            h = self.m.n1(h)
+            h = torch.nn.functional.conv2d(h, self.m.c2.weight, self.m.c2.bias, padding=1)
+            outs.append(self.m.n2(h))
+        return torch.stack(outs)
+
+
+class _Multi(nn.Module):
+    def __init__(self, step_mode: str):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(4, 16, 3, padding=1), nn.Conv2d(16, 16, 3, padding=1)
+        self.n1, self.n2 = LIF(step_mode=step_mode), LIF(step_mode=step_mode)
+
+    def forward(self, x):   # [T, B, C, H, W], layers applied to T*B images
+        T_, B_ = x.shape[:2]
+        h = self.n1(self.c1(x.flatten(0, 1)).unflatten(0, (T_, B_)))
+        return self.n2(self.c2(h.flatten(0, 1)).unflatten(0, (T_, B_)))
+
+
+def test_a_layer_run_once_per_step_maps_like_the_multi_step_layer():
+    """The same network written per step (T conv2d call sites per layer) and multi-step maps to
+    the same cores, stages and latency: one weight tensor is one layer."""
+    torch.manual_seed(0)
+    multi = _Multi("m")
+    for c in (multi.c1, multi.c2):
+        nn.init.uniform_(c.weight, -0.1, 0.4)
+    x = (torch.rand(4, 1, 4, 8, 8) < 0.4).float()
+    a = em.profile(multi, x, batch_dim=1)
+    per_step = _Multi("s")
+    per_step.load_state_dict(multi.state_dict())
+    b = em.profile(_PerStep(per_step), x, batch_dim=1, timesteps=4)
+    assert len(b.layers.query("op == 'conv2d'")) == 8          # 2 layers x T call sites
+    assert float(b.totals()["acs"]) == float(a.totals()["acs"])  # the same work
+    for hw in (LOIHI, TN):
+        ma, mb = mapping.map_network(a, hw, 4), mapping.map_network(b, hw, 4)
+        assert (mb.cores, mb.depth) == (ma.cores, ma.depth) == (ma.cores, 2)
+        assert mb.latency_s == pytest.approx(ma.latency_s)
+        assert len(mb.layers) == 2
+        assert any("mapped once per weight tensor" in n for n in mb.notes)

@@ -24,6 +24,7 @@ __all__ = [
     "attention_bytes",
     "check_finite",
     "check_not_scripted",
+    "scripted_parts",
     "unique_hardware",
 ]
 
@@ -163,18 +164,36 @@ def check_finite(frame: Any, what: str) -> None:
                         "or a count too large); nothing written")
 
 
-def check_not_scripted(model: Any, spec: str) -> None:
-    """A TorchScript module (``torch.jit.trace`` / ``script``) runs as one opaque graph: the
-    profiler cannot see its layers or neurons. Refuse it, naming what to give instead."""
+def scripted_parts(model: Any) -> list[str]:
+    """Names of the TorchScript parts of ``model`` (``torch.jit.ScriptModule`` /
+    ``ScriptFunction``): ``["(the model)"]`` for a scripted or traced model, else its scripted
+    submodules (RWKV-style code scripts blocks inside an eager model); empty when none."""
     import torch  # noqa: PLC0415
 
     scripted = (torch.jit.ScriptModule, torch.jit.ScriptFunction)
-    if isinstance(model, scripted) or (
-            isinstance(model, torch.nn.Module) and any(isinstance(m, scripted)
-                                                       for m in model.modules())):
-        raise UserError(f"{spec}: a TorchScript model (torch.jit.trace / torch.jit.script) "
-                        "cannot be profiled: its layers and neurons are compiled into one "
-                        "graph; give the original nn.Module")
+    if isinstance(model, scripted):
+        return ["(the model)"]
+    if not isinstance(model, torch.nn.Module):
+        return []
+    out: list[str] = []
+    for n, m in model.named_modules():
+        if isinstance(m, scripted) and not any(n.startswith(p + ".") for p in out):
+            out.append(n or "(the model)")   # the outermost scripted module, not its parts
+    return out
+
+
+def check_not_scripted(model: Any, spec: str) -> None:
+    """Refuse a model with TorchScript parts in one line naming them and the workaround: their
+    ops run as one compiled graph that the profiler cannot see into. Used by the API
+    (:class:`~energymodel.Profiler`) and the CLI alike."""
+    parts = scripted_parts(model)
+    if not parts:
+        return
+    shown = ", ".join(parts[:5]) + (f" ... ({len(parts) - 5} more)" if len(parts) > 5 else "")
+    raise UserError(f"{spec}: TorchScript part(s) {shown} (torch.jit.script / trace) cannot be "
+                    "profiled: their layers and neurons run as one compiled graph; set "
+                    "PYTORCH_JIT=0 before Python starts (torch.jit.script then keeps the eager "
+                    "module), or give the original nn.Module")
 
 
 def unique_hardware(profiles: Iterable[Any]) -> list[Any]:

@@ -11,8 +11,8 @@ check                 fires when
 silent_network        no neuron site emitted a spike (every firing rate is 0)
 silent_layer          a neuron site's rate is :data:`SILENT_RATE` (while others fire)
 saturated_layer       a neuron site's rate is >= :data:`SATURATED_RATE`
-acs_above_dense       a site booked more ACs than its dense MACs (integer spike inputs: a
-                      value k costs k accumulates)
+integer_inputs        (a note) every layer that read integer spikes, once, with its share of
+                      SOPs and the convention that counted them
 no_rule               an op that computes ran and has no count rule (not counted)
 uncalibrated          a BatchNorm layer still had its initial running statistics (mean 0,
                       var 1) when profiling began: random weights, never calibrated
@@ -59,7 +59,6 @@ COLUMNS = ["level", "site", "message", "check"]
 _LABELS = {
     "silent_layer": "neuron layers never spiked (rate 0)",
     "saturated_layer": f"neuron layers fire at rate >= {SATURATED_RATE:g}",
-    "acs_above_dense": "sites book more ACs than dense MACs (integer spike inputs)",
     "no_rule": "ops without a count rule ran (not counted)",
     "uncalibrated": "BatchNorm layers at initial statistics (mean 0, var 1): random, "
     "uncalibrated weights",
@@ -90,11 +89,19 @@ def diagnose(profile: Profile) -> pd.DataFrame:
             elif rate >= SATURATED_RATE:
                 warn("saturated_layer", r.site, f"neuron site '{r.site}' fires at rate "
                      f"{rate:.3f} (>= {SATURATED_RATE:g}): nearly every neuron, every step")
-    over = lay[(lay["dense_macs"] > 0) & (lay["acs"] > lay["dense_macs"])]
-    for r in over.itertuples(index=False):
-        warn("acs_above_dense", r.site, f"site '{r.site}' books {r.acs:.4g} ACs, above its "
-             f"{r.dense_macs:.4g} dense MACs: its input holds integer spikes (a value k costs "
-             "k accumulates); CountOptions(integer_spikes='mac') counts them as MACs")
+    ints = lay[(lay["in_kind"] == "integer") & (lay["kind"].isin(("synaptic", "attention")))] \
+        if "in_kind" in lay else lay.iloc[0:0]
+    if len(ints):
+        total = float(lay["acs"].sum())
+        how = ("a value k costs k accumulates; --integer-spikes mac / "
+               "CountOptions(integer_spikes='mac') counts one MAC per non-zero element instead"
+               if profile.model_info.get("integer_spikes", "acs") == "acs" else
+               "counted as one MAC per non-zero element (integer_spikes='mac')")
+        parts = ", ".join(f"{r.site} ({(r.acs / total if total > 0 else 0):.0%} of SOPs)"
+                          for r in ints.itertuples(index=False))
+        rows.append({"level": "note", "site": "", "check": "integer_inputs",
+                     "message": f"{len(ints)} layer(s) read integer spikes (residual sums: "
+                                f"values 0, 1, 2...): {parts}; {how}"})
     info = profile.model_info
     thresholds: dict[str, list[str]] = {}
     for e in info.get("threshold_ops", []):

@@ -164,10 +164,16 @@ class Profile:
     def totals(self) -> pd.Series:
         """Summed counts over all sites (totals over all samples), plus ``samples``, the overall
         neuron firing rate ``spike_rate`` (spikes_out / neuron_updates) and the op-weighted
-        input rate of spike-driven synaptic and attention ops ``synaptic_in_rate``."""
+        input rate of spike-driven synaptic and attention ops ``synaptic_in_rate``.
+
+        Two accumulate totals, by name: ``acs`` is every accumulate counted at any site,
+        pooling (an average pool's additions) included; ``sops`` is the synaptic operations
+        only, the accumulates of synaptic and attention sites: what the CLI's "SOPs" column
+        shows and what the energy conventions price as E_AC x SOPs."""
         raw = self._raw
         s = raw[list(COUNT_COLUMNS)].sum()
         s["samples"] = self.samples
+        s["sops"] = float(raw.loc[raw["kind"].isin(("synaptic", "attention")), "acs"].sum())
         s["spike_rate"] = (
             s["spikes_out"] / s["neuron_updates"] if s["neuron_updates"] > 0 else math.nan
         )
@@ -316,6 +322,18 @@ class Profile:
         if edges is None:
             return None
         return [tuple(e.split(EDGE_SEP, 1)) for e in edges]  # type: ignore[misc]
+
+    def layer_of_site(self) -> dict[str, str]:
+        """Weight-layer site -> the layer it belongs to: the first site (in execution order)
+        that used the same weight tensor. A layer whose ``forward`` calls ``F.conv2d`` once per
+        timestep makes T sites (``conv2d#0`` ... ``#T-1``) of one layer; the hardware mapping
+        counts it once. Sites whose weight is unknown map to themselves."""
+        out: dict[str, str] = {}
+        first: dict[str, str] = {}
+        for e in self.model_info.get("site_weights", []):
+            site, w = e.split(EDGE_SEP, 1)
+            out[site] = first.setdefault(w, site)
+        return out
 
     def diagnostics(self) -> pd.DataFrame:
         """Plausibility warnings: ``DataFrame(level, site, message, check)``, one row each

@@ -21,6 +21,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode
 from torch.utils.weak import WeakTensorKeyDictionary
 
+from ..common.checks import check_not_scripted
 from .columns import COUNT_COLUMNS, ID_COLUMNS, STATIC_COLUMNS
 from .neurons import NeuronAdapter, find_adapter
 from .operands import F64, HOST_DEVICES, CountOptions, exact_sum, exact_sum_dims
@@ -191,7 +192,7 @@ class _CountingMode(TorchDispatchMode):
         with _Bookkeeping():
             oc = rule(p._ctx, args, kwargs, o)
             if oc is not None:
-                node = p._record(p._stack[-1], oc)
+                node = p._record(p._stack[-1], oc, args)
         p._link(args, kwargs, out, node)
         return out
 
@@ -200,10 +201,11 @@ class _Node:
     """One call of a weight layer in the layer graph; its site key is known once the call's
     journal is applied (a discarded call leaves it None, and its edges are dropped)."""
 
-    __slots__ = ("key",)
+    __slots__ = ("key", "weight")
 
     def __init__(self) -> None:
         self.key: str | None = None
+        self.weight: int | None = None
 
 
 #: the model's input in the layer graph: no layer, but what every activation derives from
@@ -328,10 +330,14 @@ class Profiler:
         # weight layers whose outputs reach its input
         self._frontier: WeakTensorKeyDictionary = WeakTensorKeyDictionary()
         self._edges: set[tuple[str, str]] = set()
+        # weight-layer site -> id of the weight tensor it used (sites sharing one are one layer)
+        self._weight_ids: dict[tuple, int] = {}
+        self._site_weight: dict[str, int] = {}
 
     def __enter__(self) -> "Profiler":
         if self._active:
             raise RuntimeError("Profiler is already active")
+        check_not_scripted(self.model, f"Profiler({type(self.model).__name__})")
         self._clear()
         weights = {p.untyped_storage().data_ptr() for p in self.model.parameters()}
         self._ctx = RuleContext(self.options, weights)
@@ -561,17 +567,35 @@ class Profiler:
             self._sites[key] = s
         return s
 
-    def _record(self, frame: _Frame, oc: OpCount) -> _Node | None:
+    def _record(self, frame: _Frame, oc: OpCount, args: tuple = ()) -> _Node | None:
         """Journal one op's counts (applied when the outermost call returns: frames keep their
-        ordinals); a weight layer's call gets a node of the layer graph."""
-        node = _Node() if oc.static.get("weight_elems", 0) else None
+        ordinals); a weight layer's call gets a node of the layer graph, tagged with its weight
+        tensor (a layer that calls F.conv2d once per step is one layer, not T)."""
+        node = None
+        if oc.static.get("weight_elems", 0):
+            node = _Node()
+            node.weight = self._weight_id(args)
         self._journal.append((self._apply_record, frame, oc, node))
         return node
+
+    def _weight_id(self, args: tuple) -> int | None:
+        """A small id per distinct weight tensor (storage, offset, shape) among ``args``."""
+        ctx = self._ctx
+        for a in _tensors(args):
+            if a.dim() >= 2 and ctx.is_weight(a):
+                try:
+                    key = (a.untyped_storage().data_ptr(), a.storage_offset(), tuple(a.shape))
+                except (RuntimeError, NotImplementedError):
+                    return None
+                return self._weight_ids.setdefault(key, len(self._weight_ids))
+        return None
 
     def _apply_record(self, frame: _Frame, oc: OpCount, node: _Node | None = None) -> None:
         s = self._site(frame, oc.op, oc.kind)
         if node is not None:
             node.key = s.key
+            if node.weight is not None:
+                self._site_weight[s.key] = node.weight
         s.calls += 1
         for n, v in oc.host.items():
             s.host[n] += float(v)
@@ -853,11 +877,13 @@ class Profiler:
         ]
         snaps = list(self._batch_snaps) if self.keep_batch_rates else []
         info = dict(self._model_info, root_calls=self._root_calls, timesteps=self.timesteps,
+                    integer_spikes=self.options.integer_spikes,
                     layer_edges=[f"{a}{EDGE_SEP}{b}" for a, b in sorted(self._edges)],
                     threshold_ops=[f"{m}{EDGE_SEP}{op}{EDGE_SEP}{n}"
                                    for (m, op), n in sorted(self._threshold.items())],
                     weight_only_ops=[f"{op}{EDGE_SEP}{n}"
-                                     for op, n in sorted(self._weight_only.items())])
+                                     for op, n in sorted(self._weight_only.items())],
+                    site_weights=[f"{s}{EDGE_SEP}{w}" for s, w in self._site_weight.items()])
         from .neurobench import finish_statistics  # noqa: PLC0415
 
         stats = self._model_stats

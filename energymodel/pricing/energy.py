@@ -124,6 +124,11 @@ class EnergyReport:
                 "rate": "rate-estimated SOPs (firing rate x dense ops)",
                 "lemaire": "Lemaire fan-out SOPs"}[self.sops]
         text = f"{what}; {sops}; precision {self.precision}; energy per sample"
+        ints = self.options.get("integer_spikes")
+        if ints:
+            text += ("; integer spike inputs (residual sums) as k accumulates per value k"
+                     if ints == "acs" else
+                     "; integer spike inputs (residual sums) as one MAC per non-zero element")
         t = self.totals
         hosted = t[(t["mac_priced_on"] != t["hardware"]) & (t["macs"] > 0)]
         for h, on in zip(hosted["hardware"], hosted["mac_priced_on"]):
@@ -533,6 +538,8 @@ def estimate(
         "charge_elementwise": bool(charge_elementwise),
         "samples": profile.samples,
     }
+    if "in_kind" in df and (df["in_kind"] == "integer").any():  # say how they were counted
+        opts["integer_spikes"] = str(profile.model_info.get("integer_spikes", "acs"))
     priced_opts = dict(opts, mac_host=mac_host)
     layer_frames, total_rows = [], []
     ids = df[["layer", "site", "op", "kind", "in_kind"]]

@@ -116,9 +116,20 @@ class ChipMapping:
     input_cores: int | None = None      # cores that receive the input from the host
 
 
-def _layers(df: pd.DataFrame, T: int) -> pd.DataFrame:
-    """Weight layers of a per-sample layer table, in execution order, with sizes per timestep."""
+def _layers(df: pd.DataFrame, T: int, layer_of: dict[str, str] | None = None) -> pd.DataFrame:
+    """Weight layers of a per-sample layer table, in execution order, with sizes per timestep.
+    Sites that used one weight tensor (``layer_of``: a layer calling its op once per step) are
+    one layer: their outputs, inputs and operations add up, under the first site's name."""
     w = df[(df["kind"] == "synaptic") & (df["weight_elems"] > 0) & (df["out_channels"] > 0)]
+    if layer_of:
+        w = w.assign(site=[layer_of.get(s, s) for s in w["site"]])
+        spike = w["in_kind"].isin(("binary", "integer"))
+        w = w.assign(_spike=spike).groupby("site", sort=False).agg(
+            op=("op", "first"), out_elems=("out_elems", "sum"), in_elems=("in_elems", "sum"),
+            out_channels=("out_channels", "first"), weight_elems=("weight_elems", "first"),
+            acs=("acs", "sum"), dense_macs=("dense_macs", "sum"), _spike=("_spike", "all"),
+        ).reset_index()
+        w["in_kind"] = np.where(w["_spike"], "binary", "analog")
     out = pd.DataFrame({
         "site": w["site"].to_numpy(),
         "op": w["op"].astype(str).to_numpy(),
@@ -215,13 +226,28 @@ def map_network(profile: Profile, hw: HardwareProfile, timesteps: int | None = N
     if hw.kind == "digital":
         return ChipMapping(hw.name, pd.DataFrame(), None, None, float("nan"), None, "", 0,
                            float("nan"), [f"{hw.name} is a technology, not a chip: no mapping"])
-    lay = _layers(df, T)
+    layer_of = profile.layer_of_site()
+    lay = _layers(df, T, layer_of)
     weight_sites = lay["site"]
+    edges = profile.layer_edges()
+    if edges is not None and layer_of:
+        edges = [(layer_of.get(a, a), layer_of.get(b, b)) for a, b in edges]
+        edges = [(a, b) for a, b in dict.fromkeys(edges) if a != b]
+    merged = len(df[(df["kind"] == "synaptic") & (df["weight_elems"] > 0)
+                    & (df["out_channels"] > 0)]) - len(lay)
+    if merged > 0:
+        notes.append(f"{merged} call site(s) reuse the weight of an earlier one (a layer run "
+                     "once per step, or a shared layer): mapped once per weight tensor")
     neuromorphic = hw.kind == "neuromorphic"
-    n_att = int(((df["kind"] == "attention") & (df["calls"] > 0)).sum())
+    att = df[(df["kind"] == "attention") & (df["calls"] > 0)]
+    n_red = int(att["op"].isin(("sum", "mean")).sum())
+    n_att = len(att) - n_red
     if n_att and neuromorphic:
-        notes.append(f"{n_att} activation x activation site(s) (attention) have no fixed "
-                     "synapses: not mapped")
+        notes.append(f"{n_att} activation x activation site(s) (attention products) have no "
+                     "fixed synapses: not mapped")
+    if n_red and neuromorphic:
+        notes.append(f"{n_red} reduction(s) over activations (sums over time or tokens) have "
+                     "no fixed synapses: not mapped")
     if neuromorphic:
         hosted = lay[~lay["spike_in"]]
         if len(hosted):
@@ -271,7 +297,7 @@ def map_network(profile: Profile, hw: HardwareProfile, timesteps: int | None = N
                                          "combine_cores", "splitter_cores", "memory_bits",
                                          "limiting", "placeable", "depth", "sops_step",
                                          "dense_step"])
-    depth, roots = _longest_path(list(weight_sites), layers, profile.layer_edges(), notes)
+    depth, roots = _longest_path(list(weight_sites), layers, edges, notes)
     if input_cores is None and has_capacity and roots:
         input_cores = int(layers.loc[layers["site"].isin(roots), "cores"].sum())
     memory_bits = float(layers["memory_bits"].sum(min_count=1)) if len(layers) else 0.0
