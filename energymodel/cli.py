@@ -10,6 +10,7 @@ on stderr and exits with code 2, writing no file; typer's own usage errors also 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, List, Optional
@@ -200,6 +201,10 @@ def _user_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except (UserError, _hw.HardwareError) as e:
+            if os.environ.get("ENERGYMODEL_DEBUG") and e.__cause__ is not None:
+                import traceback  # noqa: PLC0415  (the user's own error, in full)
+
+                traceback.print_exception(e.__cause__, file=sys.stderr)
             typer.echo(f"error: {' '.join(str(e).split())}", err=True)
             raise typer.Exit(2)
 

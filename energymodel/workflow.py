@@ -29,6 +29,7 @@ from torch import nn
 
 from .common import checks as _checks
 from .common.errors import UserError
+from .common.files import read_user_text
 from .counting import Profile, Profiler
 from .counting.operands import CountOptions
 from .counting.profiler import _default_forward
@@ -143,6 +144,7 @@ def load_model(
     timesteps: int | None = None,
     model_kwargs: dict[str, Any] | None = None,
     nir_dt: float | None = None,
+    memory_budget: int | None = None,
 ) -> ModelSpec:
     """Build the model ``spec`` names: a zoo name (``sdt-8-512``, see ``em.zoo.names()``) or
     ``package.module:callable`` (a function or class returning an ``nn.Module``, called without
@@ -153,7 +155,8 @@ def load_model(
     ``nir_dt``: its step in seconds when the graph's metadata has none).
 
     The model's input shape for one sample is taken from the zoo configuration, or from an
-    ``input_shape`` attribute of the module (``None`` when it has none)."""
+    ``input_shape`` attribute of the module (``None`` when it has none). ``memory_budget``
+    (bytes): a NIR file's declared arrays are checked against it before they are loaded."""
     ckpt = _check_checkpoint(checkpoint)
     if timesteps is not None and int(timesteps) < 1:
         raise UserError(f"timesteps must be >= 1 (got {timesteps})")
@@ -163,7 +166,7 @@ def load_model(
         if model_kwargs:
             raise UserError(f"{spec}: a NIR graph is built from the file; --model-arg "
                             f"{', '.join(sorted(model_kwargs))} does not apply")
-        return _load_nir(spec, ckpt, timesteps, nir_dt)
+        return _load_nir(spec, ckpt, timesteps, nir_dt, memory_budget)
     if ":" in spec:
         return _load_callable(spec, ckpt, timesteps, model_kwargs or {})
     names = _zoo_names()
@@ -191,14 +194,14 @@ def load_model(
 
 
 def _load_nir(spec: str, ckpt: str | None, timesteps: int | None,
-              nir_dt: float | None) -> ModelSpec:
+              nir_dt: float | None, memory_budget: int | None = None) -> ModelSpec:
     """A ``.nir`` graph (:func:`energymodel.interop.nir.load`); ``input_shape`` is one step of one
     sample (``None`` when the graph has no input type)."""
     if ckpt is not None:
         raise UserError(f"{spec}: a NIR graph carries its own weights; --checkpoint does not apply")
     from .interop import nir as _nir  # noqa: PLC0415  (nir and nirtorch are optional)
 
-    model = _nir.load(spec, dt=nir_dt)
+    model = _nir.load(spec, dt=nir_dt, memory_budget=memory_budget)
     return ModelSpec(model, spec, "nir", model.input_shape, timesteps)
 
 
@@ -485,13 +488,14 @@ def profile_model_spec(
                         "the generated inputs have neither")
     if data is not None and input != "random":
         raise UserError(f"give --data or --input {input!r}, not both")
-    ms = load_model(spec, checkpoint, timesteps, model_kwargs, nir_dt=nir_dt)
+    ms = load_model(spec, checkpoint, timesteps, model_kwargs, nir_dt=nir_dt,
+                    memory_budget=budget)
     if ms.source == "nir":  # runs step by step: input [batch, T, *one step]
         shape = _nir_input_shape(spec, ms, shape, timesteps, time_major)
     if data is not None:
         run = _profile_spec_on_data(ms, hws, data, shape, batch_size, batches, mode, calibrate,
                                     progress, estimate_options, normalize, time_major, timesteps,
-                                    count_options)
+                                    count_options, budget)
         run.settings["seed"] = seed  # of the random initialisation, where weights are random
         if ms.source == "nir":
             run.settings.update(nir_dt=ms.model.dt, nir_dt_source=ms.model.dt_source)
@@ -588,8 +592,8 @@ def parse_model_args(items: Sequence[str] = (), kwargs_file: str | os.PathLike |
     out: dict[str, Any] = {}
     if kwargs_file is not None:
         path = Path(kwargs_file)
+        text = read_user_text(path, "--model-kwargs", limit=64 << 10)  # a regular file, 64 KiB
         try:
-            text = path.read_text(encoding="utf-8")
             if path.suffix.lower() == ".json":
                 obj = json.loads(text)
             else:
@@ -659,8 +663,24 @@ def profile_data(
     count = [0]
 
     def counted() -> Iterator[Any]:
-        for b in itertools.chain([first], it):
+        count[0] = 1
+        yield first
+        while True:
+            try:
+                b = next(it)
+            except StopIteration:
+                return
+            except UserError:
+                raise
+            except Exception as e:  # noqa: BLE001 - the user's data source raised
+                raise UserError(f"data {source.description}, batch {count[0] + 1}: "
+                                f"{type(e).__name__}: {_one_line(e)}") from e
             count[0] += 1
+            x = first_tensor(b)
+            shape = None if x is None else tuple(int(s) for s in x.shape[source.batch_dim + 1:])
+            if shape != got:
+                raise UserError(f"data {source.description}, batch {count[0]}: samples of "
+                                f"shape {shape}, but the first batch's were {got}")
             yield b
 
     def forward(m: nn.Module, batch: Any) -> Any:
@@ -671,7 +691,8 @@ def profile_data(
                 raise UserError(f"the model does not run on data {source.description} (batch "
                                 f"{tuple(x0.shape)}): {type(e).__name__}: {_one_line(e)} "
                                 "(check --input-shape, --time-major and --timesteps)") from None
-            raise
+            raise UserError(f"the model failed on data {source.description}, batch {count[0]}: "
+                            f"{type(e).__name__}: {_one_line(e)}") from e
 
     p = Profiler(model, batch_dim=source.batch_dim, timesteps=timesteps, reset=True,
                  options=options)
@@ -685,13 +706,14 @@ def _profile_spec_on_data(ms: ModelSpec, hws: list[HardwareProfile], data: Any,
                           mode: str, calibrate: bool | None, progress: bool,
                           estimate_options: dict[str, Any] | None, normalize: str | None,
                           time_major: bool, timesteps: int | None,
-                          count_options: CountOptions | None = None) -> ProfileRun:
+                          count_options: CountOptions | None = None,
+                          budget: int | None = None) -> ProfileRun:
     """:func:`profile_model_spec` on the user's data."""
     from .interop.inputs import open_data  # noqa: PLC0415
 
     expected = shape or ms.input_shape
     src = open_data(data, batch_size=batch_size, batches=batches, input_shape=expected,
-                    normalize=normalize, time_major=time_major)
+                    normalize=normalize, time_major=time_major, memory_budget=budget)
     if src.sample_shape is not None and expected is not None and src.sample_shape != tuple(expected):
         raise UserError(f"data {src.description} has samples of shape {src.sample_shape}, but "
                         f"the model takes {tuple(expected)} (--input-shape or the model's "

@@ -266,3 +266,63 @@ def _copy(src: Path, dst: Path) -> None:
             os.link(src, dst)  # same file system: no copy needed, and the old folder goes away
         except OSError:
             shutil.copy2(src, dst)
+
+
+# --------------------------------------------------------------------------- guarded reads
+#: the most a user's text file (rates, model kwargs) may hold
+MAX_TEXT_BYTES = 1 << 20
+
+
+def _kind_of(mode: int) -> str:
+
+    for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return what
+    return "not a regular file"
+
+
+def read_regular_bytes(path: str | os.PathLike, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; ``OSError`` with a one-line
+    reason otherwise. The file is opened non-blocking and checked on the open descriptor (a
+    FIFO cannot hang the reader, ``/dev/zero`` or a huge file cannot eat memory, and the file
+    cannot be swapped between the check and the read)."""
+
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(os.fspath(path), flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"{_kind_of(st.st_mode)}, not a regular file")
+        if st.st_size > limit:
+            raise OSError(f"too large ({st.st_size} bytes; at most {limit} bytes)")
+        chunks, got = [], 0
+        while got <= limit:
+            b = os.read(fd, limit + 1 - got)
+            if not b:
+                break
+            chunks.append(b)
+            got += len(b)
+        if got > limit:
+            raise OSError(f"too large (more than {limit} bytes)")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_user_text(path: str | os.PathLike, what: str, limit: int = MAX_TEXT_BYTES) -> str:
+    """A user's UTF-8 text file (a BOM is dropped), read by :func:`read_regular_bytes`; any
+    problem is one :class:`UserError` naming ``what`` and the file."""
+    try:
+        data = read_regular_bytes(path, limit)
+    except IsADirectoryError:
+        raise UserError(f"{what} {str(path)!r} cannot be read: a directory, not a regular "
+                        "file") from None
+    except OSError as e:
+        raise UserError(f"{what} {str(path)!r} cannot be read: {e.strerror or e}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{what} {str(path)!r} is not UTF-8 text (byte {e.start}: "
+                        f"{data[e.start:e.start + 1]!r}); save it as UTF-8") from None

@@ -367,7 +367,7 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, (np.integer,)):
         return int(x)
     if isinstance(x, (np.floating, float)):
-        return None if math.isnan(float(x)) else float(x)
+        return None if not math.isfinite(float(x)) else float(x)  # NaN and inf: null
     if isinstance(x, np.bool_):
         return bool(x)
     if isinstance(x, pd.DataFrame):
@@ -376,7 +376,8 @@ def _jsonable(x: Any) -> Any:
 
 
 def to_json_text(obj: Any, indent: int = 2) -> str:
-    """JSON of DataFrames (as record lists), dicts, lists and numbers (NaN -> null)."""
+    """JSON of DataFrames (as record lists), dicts, lists and numbers (NaN and inf -> null:
+    valid JSON always)."""
     return json.dumps(_jsonable(obj), indent=indent, allow_nan=False) + "\n"
 
 

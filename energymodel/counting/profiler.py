@@ -339,6 +339,10 @@ class Profiler:
             raise RuntimeError("Profiler is already active")
         check_not_scripted(self.model, f"Profiler({type(self.model).__name__})")
         self._clear()
+        # bound to this thread: the hooks ignore calls from any other (the dispatch mode is
+        # per thread already), so two threads profiling one model never mix their counts
+        self._thread = threading.get_ident()
+        self._ran = True
         weights = {p.untyped_storage().data_ptr() for p in self.model.parameters()}
         self._ctx = RuleContext(self.options, weights)
         self._adapters: dict[nn.Module, NeuronAdapter] = {}
@@ -399,6 +403,8 @@ class Profiler:
         adapter = self._adapters.get(m)
 
         def pre(module, inputs, kwargs):
+            if threading.get_ident() != self._thread:
+                return
             if self._stack:
                 if is_root:
                     # the root called again while frames are open: the previous call was left
@@ -427,6 +433,8 @@ class Profiler:
 
         def post(module, inputs, output):
             # always_call: this runs also when the forward raised an Exception (output None)
+            if threading.get_ident() != self._thread:
+                return
             stack = self._stack
             if not stack:
                 return
@@ -832,7 +840,12 @@ class Profiler:
 
         Under ``torch.distributed`` with more than one rank and ``all_reduce=True``, every rank's
         counts are combined (exactly: sums) into the global profile, returned on every rank.
+        Raises ``RuntimeError`` on a profiler that never ran (it has no counts to give).
         """
+        if not getattr(self, "_ran", False):
+            raise RuntimeError("Profiler.result(): this profiler never ran; use it as "
+                               "'with Profiler(model) as p: model(x)', then p.result(), or "
+                               "p.run(loader)")
         local = self._local_profile()
         if all_reduce and torch.distributed.is_available() and torch.distributed.is_initialized():
             world = torch.distributed.get_world_size()

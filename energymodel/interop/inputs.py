@@ -122,8 +122,74 @@ def _pick(obj: Any, path: str) -> torch.Tensor:
                     "(inputs, labels)")
 
 
-def _read_tensor_file(path: Path) -> torch.Tensor:
+#: numpy dtype kinds a model input may have: bool, signed / unsigned integer, float
+_NUMERIC_KINDS = "biuf"
+
+
+def _npy_header(f: Any, what: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype a ``.npy`` stream declares (its header only: nothing is loaded)."""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = fmt.read_array_header_1_0(f)
+        else:
+            shape, _, dtype = fmt.read_array_header_2_0(f)
+    except Exception as e:  # noqa: BLE001 - a broken header is the user's file
+        raise UserError(f"{what}: not a valid .npy array: {_one_line(e)}") from None
+    return tuple(int(s) for s in shape), dtype
+
+
+def _check_declared(shape: tuple[int, ...], dtype: np.dtype, what: str, budget: int | None) -> None:
+    """Refuse a non-numeric array, or one larger than ``budget`` bytes, from its header."""
+    if dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None:
+        raise UserError(f"{what}: arrays of dtype {dtype} cannot be model inputs (numbers "
+                        "expected: bool, integer or float)")
+    n = 1
+    for s in shape:
+        n *= max(int(s), 0)
+    need = n * max(dtype.itemsize, 4)  # read as float32
+    if budget is not None and need > budget:
+        raise UserError(f"{what}: declares {_shape_txt(shape)} {dtype} ({need / 2**30:.3g} GiB as "
+                        f"float32), above the memory budget of {budget / 2**30:.3g} GiB "
+                        "(--memory-budget); checked before loading")
+
+
+def _precheck_numpy(path: Path, budget: int | None) -> None:
+    """``.npy``: its header; ``.npz``: every member's header and uncompressed size, before any
+    array is read or decompressed (a 2 MB archive can inflate to gigabytes)."""
+    import zipfile  # noqa: PLC0415
+
+    what = f"data file {str(path)!r}"
+    if path.suffix.lower() == ".npy":
+        with open(path, "rb") as f:
+            shape, dtype = _npy_header(f, what)
+        _check_declared(shape, dtype, what, budget)
+        return
+    try:
+        z = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise UserError(f"{what} cannot be read: not a valid .npz archive ({_one_line(e)})") from None
+    with z:
+        for info in z.infolist():
+            member = f"{what}, array {info.filename!r}"
+            if budget is not None and info.file_size > budget:
+                raise UserError(f"{member}: {info.file_size / 2**30:.3g} GiB uncompressed, above "
+                                f"the memory budget of {budget / 2**30:.3g} GiB (--memory-budget); "
+                                "checked before decompressing")
+            if info.filename.endswith(".npy"):
+                with z.open(info) as f:
+                    shape, dtype = _npy_header(f, member)
+                _check_declared(shape, dtype, member, budget)
+
+
+def _read_tensor_file(path: Path, budget: int | None = None) -> torch.Tensor:
     suffix = path.suffix.lower()
+    if suffix in (".npy", ".npz"):
+        _precheck_numpy(path, budget)
+    elif budget is not None and path.stat().st_size > budget:
+        raise UserError(f"data file {str(path)!r}: {path.stat().st_size / 2**30:.3g} GiB, above the "
+                        f"memory budget of {budget / 2**30:.3g} GiB (--memory-budget)")
     try:
         if suffix in (".pt", ".pth"):
             obj = torch.load(str(path), weights_only=True, map_location="cpu")
@@ -141,6 +207,9 @@ def _read_tensor_file(path: Path) -> torch.Tensor:
     except Exception as e:  # noqa: BLE001 - anything unreadable is the user's file
         raise UserError(f"data file {str(path)!r} cannot be read: {_one_line(e)}") from None
     x = _pick(obj, str(path))
+    if x.layout != torch.strided:
+        raise UserError(f"data file {str(path)!r}: a {str(x.layout).replace('torch.', '')} tensor; "
+                        "save dense inputs (x.to_dense())")
     if x.is_complex():
         raise UserError(f"data file {str(path)!r}: complex inputs ({x.dtype}) are not supported")
     return x.to(torch.float32)
@@ -290,6 +359,7 @@ def open_data(
     input_shape: Sequence[int] | None = None,
     normalize: str | None = None,
     time_major: bool = False,
+    memory_budget: int | None = None,
 ) -> DataSource:
     """Open the data ``spec`` names (a tensor file, an image folder, or ``module:callable``).
 
@@ -297,7 +367,8 @@ def open_data(
     ``batch_size``). ``batches``: at most this many batches (``None``: all the data).
     ``input_shape``: one sample's ``C, H, W``, the size folder images are resized to.
     ``normalize``: ``"mean,std"`` or C means then C stds (folders). ``time_major``: the data's
-    first dimension is T (``[T, N, ...]``), batches are ``[T, B, ...]``."""
+    first dimension is T (``[T, N, ...]``), batches are ``[T, B, ...]``. ``memory_budget``: bytes
+    a tensor file may take, checked on its declared size before it is loaded or decompressed."""
     if int(batch_size) < 1 or (batches is not None and int(batches) < 1):
         raise UserError(f"batch size and number of batches must be >= 1 (got {batch_size}, "
                         f"{batches})")
@@ -312,7 +383,7 @@ def open_data(
         if p.suffix.lower() not in TENSOR_SUFFIXES:
             raise UserError(f"data file {text!r}: unknown type {p.suffix or '(none)'!r}; use "
                             f"{', '.join(TENSOR_SUFFIXES)}, an image folder or module:callable")
-        x = _read_tensor_file(p)
+        x = _read_tensor_file(p, memory_budget)
         return _from_tensor(x, text, "tensor", int(batch_size), batches, time_major)
     if _CALLABLE.match(text):
         return _from_callable(text, int(batch_size), batches, time_major)

@@ -393,22 +393,16 @@ def _node_map(nir: Any, dt: float | None) -> dict:
 
 
 # ------------------------------------------------------------------------- reading
-def _scan_file_types(path: str) -> None:
-    """Name the first node of the file whose type we do not map (before ``nir.read``, which
-    fails on an unknown type with a bare assertion)."""
-    import h5py  # noqa: PLC0415  (nir's own dependency)
+#: how deep NIR graphs may nest (subgraphs in subgraphs)
+MAX_NIR_DEPTH = 64
 
-    def walk(group: Any, where: str) -> None:
-        if "type" not in group:
-            raise UserError(f"{path}: node '{where or '<root>'}' has no type: not a NIR file")
-        typ = group["type"][()]
-        typ = typ.decode() if isinstance(typ, bytes) else str(typ)
-        if typ not in PRIMITIVES:
-            raise UserError(f"{path}: node '{where or '<root>'}' has type {typ!r}, which "
-                            f"energymodel does not map (supported: {', '.join(PRIMITIVES)})")
-        if typ == "NIRGraph" and "nodes" in group:
-            for k in group["nodes"]:
-                walk(group["nodes"][k], f"{where}.{k}" if where else k)
+
+def _scan_file_types(path: str, budget: int | None = None) -> None:
+    """Before ``nir.read`` (which fails on an unknown type with a bare assertion, recurses
+    without a limit and loads every array): name the first node whose type we do not map,
+    refuse a graph nested more than :data:`MAX_NIR_DEPTH` deep, and refuse arrays whose
+    declared sizes add up to more than ``budget`` bytes, all from the file's structure."""
+    import h5py  # noqa: PLC0415  (nir's own dependency)
 
     try:
         f = h5py.File(path, "r")
@@ -417,7 +411,33 @@ def _scan_file_types(path: str) -> None:
     with f:
         if "node" not in f:
             raise UserError(f"{path}: not a NIR file (no 'node' group)")
-        walk(f["node"], "")
+        total = 0
+        stack: list[tuple[Any, str, int]] = [(f["node"], "", 0)]
+        while stack:
+            group, where, depth = stack.pop()
+            if depth > MAX_NIR_DEPTH:
+                raise UserError(f"{path}: node '{where}' is nested more than {MAX_NIR_DEPTH} "
+                                "graphs deep")
+            if "type" not in group:
+                raise UserError(f"{path}: node '{where or '<root>'}' has no type: not a NIR file")
+            typ = group["type"][()]
+            typ = typ.decode() if isinstance(typ, bytes) else str(typ)
+            if typ not in PRIMITIVES:
+                raise UserError(f"{path}: node '{where or '<root>'}' has type {typ!r}, which "
+                                f"energymodel does not map (supported: {', '.join(PRIMITIVES)})")
+            for k in group:
+                item = group[k]
+                if isinstance(item, h5py.Dataset):
+                    total += int(item.size) * int(item.dtype.itemsize)
+                    if budget is not None and total > budget:
+                        raise UserError(f"{path}: node '{where or '<root>'}' declares array "
+                                        f"{k!r} of shape {tuple(item.shape)}: the graph's arrays "
+                                        f"take more than the memory budget of "
+                                        f"{budget / 2**30:.3g} GiB (--memory-budget); checked "
+                                        "before loading")
+            if typ == "NIRGraph" and "nodes" in group:
+                for k in group["nodes"]:
+                    stack.append((group["nodes"][k], f"{where}.{k}" if where else k, depth + 1))
 
 
 def _one_line(e: BaseException, limit: int = 240) -> str:
@@ -425,7 +445,7 @@ def _one_line(e: BaseException, limit: int = 240) -> str:
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
-def read_graph(source: Any) -> tuple[Any, bool]:
+def read_graph(source: Any, budget: int | None = None) -> tuple[Any, bool]:
     """Read a NIR graph: a path to a ``.nir`` file or a ``nir.NIRGraph``. Returns the graph and
     whether its types are complete and consistent (then the input type is known).
 
@@ -438,7 +458,7 @@ def read_graph(source: Any) -> tuple[Any, bool]:
         path = os.fspath(source)
         if not os.path.isfile(path):
             raise UserError(f"NIR file {path!r} does not exist")
-        _scan_file_types(path)
+        _scan_file_types(path, budget)
         name = path
         try:
             graph = nir.read(path, type_check=False)
@@ -561,14 +581,15 @@ class NIRModule(nn.Module):
         return torch.stack(outs, 1)
 
 
-def load(source: Any, dt: float | None = None) -> NIRModule:
+def load(source: Any, dt: float | None = None, memory_budget: int | None = None) -> NIRModule:
     """Build a torch module from a NIR graph (a ``.nir`` path or a ``nir.NIRGraph``).
 
     ``dt``: the step in seconds, used when the graph's metadata has no ``dt`` (the metadata
     wins: a different ``dt`` argument raises). Needed only when a node depends on time (LIF,
-    IF, CubaLIF, LI, CubaLI, I, Delay)."""
+    IF, CubaLIF, LI, CubaLI, I, Delay). ``memory_budget`` (bytes): the file's declared arrays
+    are checked against it before anything is loaded."""
     nir, nirtorch = _packages()
-    graph, typed = read_graph(source)
+    graph, typed = read_graph(source, memory_budget)
     name = "<graph>" if isinstance(source, nir.NIRGraph) else os.fspath(source)
     meta_dt = _graph_dt(graph)
     if dt is not None and (not math.isfinite(float(dt)) or float(dt) <= 0):

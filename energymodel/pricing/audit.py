@@ -35,6 +35,7 @@ import pandas as pd
 from ..counting.profile import Profile
 from .energy import EnergyReport, estimate
 from ..common.errors import UserError
+from ..common.files import read_user_text
 from .hardware import HardwareProfile
 
 __all__ = [
@@ -81,6 +82,49 @@ def uniform_rate(rate: float) -> list[RateRule]:
     return [RateRule(re.compile(".*"), float(rate), 0, "uniform")]
 
 
+#: limits on a rate pattern: its length, its group nesting and any repeat count
+MAX_PATTERN_CHARS = 500
+MAX_PATTERN_NESTING = 20
+MAX_PATTERN_REPEAT = 1000
+#: a quantified group that ends in a quantifier, like (a+)+ or (\d*)*: exponential
+#: backtracking on a near miss (a group closed by a literal, like (\d+\.)+, is left alone)
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}]\??\)[+*{]")
+
+
+def compile_pattern(pat: str, where: str) -> "re.Pattern[str]":
+    """A rate pattern compiled under limits (length, nesting, repeat counts, no nested
+    quantifier, whose matching time can explode); one :class:`UserError` naming ``where``
+    otherwise. Site keys and layer names are short, so a pattern within these limits matches
+    in bounded time."""
+    if len(pat) > MAX_PATTERN_CHARS:
+        raise UserError(f"{where}: pattern of {len(pat)} characters (at most {MAX_PATTERN_CHARS})")
+    depth = top = 0
+    escaped = False
+    for ch in pat:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "(":
+            depth += 1
+            top = max(top, depth)
+        elif ch == ")":
+            depth -= 1
+    if top > MAX_PATTERN_NESTING:
+        raise UserError(f"{where}: pattern nested {top} groups deep (at most "
+                        f"{MAX_PATTERN_NESTING})")
+    for m in re.finditer(r"\{(\d+)(?:,(\d*))?\}", pat):
+        if any(g and int(g) > MAX_PATTERN_REPEAT for g in m.groups()):
+            raise UserError(f"{where}: repeat count {m.group(0)} above {MAX_PATTERN_REPEAT}")
+    if _NESTED_QUANTIFIER.search(pat):
+        raise UserError(f"{where}: pattern {pat!r} repeats a repeated group (like (a+)+), whose "
+                        "matching time can explode; write it without the nested repeat")
+    try:
+        return re.compile(pat)
+    except (re.error, RecursionError, OverflowError, ValueError) as e:
+        raise UserError(f"{where}: bad regular expression {pat!r}: {e}") from None
+
+
 def read_rates(path: str | os.PathLike) -> list[RateRule]:
     """Read a rates file: one ``pattern,rate`` row per line (the rate after the last comma, so a
     pattern may hold commas; a pattern may be quoted), ``#`` comments and blank lines skipped,
@@ -88,11 +132,7 @@ def read_rates(path: str | os.PathLike) -> list[RateRule]:
     against site keys or layer names; the first matching row wins. A bad regular expression, a
     rate that is not a number in [0, 1] or a row without a comma raises :class:`UserError`
     naming the file and the row."""
-    p = Path(path)
-    try:
-        lines = p.read_text(encoding="utf-8-sig").splitlines()
-    except OSError as e:
-        raise UserError(f"rates file {str(path)!r} cannot be read: {e.strerror or e}") from None
+    lines = read_user_text(path, "rates file").splitlines()
     rules: list[RateRule] = []
     for i, line in enumerate(lines, 1):
         s = line.strip()
@@ -112,11 +152,7 @@ def read_rates(path: str | os.PathLike) -> list[RateRule]:
             raise UserError(f"rates file {str(path)!r}, row {i}: rate {val!r} is not a number") from None
         if not (0.0 <= rate <= 1.0) or math.isnan(rate):
             raise UserError(f"rates file {str(path)!r}, row {i}: rate {val} outside [0, 1]")
-        try:
-            rx = re.compile(pat)
-        except re.error as e:
-            raise UserError(f"rates file {str(path)!r}, row {i}: bad regular expression {pat!r}: "
-                            f"{e}") from None
+        rx = compile_pattern(pat, f"rates file {str(path)!r}, row {i}")
         rules.append(RateRule(rx, rate, i, str(path)))
     if not rules:
         raise UserError(f"rates file {str(path)!r} holds no 'pattern,rate' rows")

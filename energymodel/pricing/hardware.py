@@ -14,13 +14,14 @@ from __future__ import annotations
 import math
 import os
 import re
-import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
+
+from ..common.files import read_regular_bytes
 
 __all__ = [
     "HardwareError",
@@ -308,9 +309,13 @@ class _Checker:
                         self.add(f"{field}.{k}", f"must be true or false, got {_short(v)}")
                 elif not _is_number(v):
                     self.add(f"{field}.{k}", f"must be a number, got {_short(v)}")
-                elif v < lo_ok or (v == 0 and lo_ok == 0 and dimension != "energy"):
+                elif v < 0 or (v == 0 and dimension != "energy"):
                     self.add(f"{field}.{k}", f"{dimension} must be "
                              f"{'>= 0' if dimension == 'energy' else '> 0'}, got {v:g}")
+                elif factor is not None and v * factor < lo_ok and dimension != "energy":
+                    self.add(f"{field}.{k}", f"implausible {dimension} {v:g} {unit} (below "
+                             f"{lo_ok:g}{(' ' + PLAUSIBLE_UNIT[dimension]) if PLAUSIBLE_UNIT[dimension] else ''}; "
+                             "check the unit)")
                 elif factor is not None and v * factor > hi_ok:
                     self.add(f"{field}.{k}", f"implausible {dimension} {v:g} {unit} (above "
                              f"{hi_ok:g} {PLAUSIBLE_UNIT[dimension]}; check the unit)")
@@ -441,41 +446,10 @@ def _check(data: Any, file: str, lines: dict[str, int]) -> list[Problem]:
     return c.problems
 
 
-def _file_kind(mode: int) -> str:
-    for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return what
-    return "not a regular file"
-
-
 def read_hardware_bytes(path: str | os.PathLike, limit: int = MAX_FILE_BYTES) -> bytes:
-    """The bytes of a hardware file, refusing (``OSError`` with a one-line reason) anything
-    but a regular file of at most ``limit`` bytes: a FIFO cannot hang the reader, nor
-    ``/dev/zero`` or a huge file eat memory. The file is opened non-blocking and checked on
-    the open descriptor, so it cannot be swapped between the check and the read."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-    fd = os.open(os.fspath(path), flags)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(f"{_file_kind(st.st_mode)}, not a regular file")
-        if st.st_size > limit:
-            raise OSError(f"too large ({st.st_size} bytes; a hardware file holds at most "
-                          f"{limit} bytes)")
-        chunks, got = [], 0
-        while got <= limit:
-            b = os.read(fd, limit + 1 - got)
-            if not b:
-                break
-            chunks.append(b)
-            got += len(b)
-        if got > limit:
-            raise OSError(f"too large (more than {limit} bytes)")
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
+    """The bytes of a hardware file: a regular file of at most ``limit`` bytes
+    (:func:`energymodel.common.files.read_regular_bytes`; ``OSError`` with a one-line reason)."""
+    return read_regular_bytes(path, limit)
 
 
 def _read_text(path: str | os.PathLike) -> str:
@@ -548,11 +522,11 @@ _COST_ENTRY_KEYS = {"value", "unit", "citation", "low", "high", "note", "derivat
 #: bits; seconds; ops/s; watts): wider values are unit mistakes, and would overflow products
 PLAUSIBLE: dict[str, tuple[float, float]] = {
     "energy": (0.0, MAX_ENERGY_PJ),
-    "count": (0.0, 1e12),
-    "bits": (0.0, 8.0 * MAX_CAPACITY_BYTES),
-    "time": (0.0, 1e3),
-    "rate": (0.0, 1e21),
-    "power": (0.0, 1e6),
+    "count": (1.0, 1e12),          # at least one core, neuron, axon, target
+    "bits": (1.0, 8.0 * MAX_CAPACITY_BYTES),
+    "time": (1e-15, 1e3),          # a femtosecond to a quarter hour
+    "rate": (1.0, 1e21),           # at least one op per second
+    "power": (1e-12, 1e6),         # a picowatt to a megawatt
     "flag": (0.0, 1.0),
 }
 PLAUSIBLE_UNIT = {"energy": "pJ = 1 mJ per operation", "count": "", "bits": "bits",
