@@ -17,7 +17,7 @@ from typing import Any
 
 from .common.deprecation import MovedModules
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"
 
 #: public name -> (module, attribute; None for the module itself)
 _LAZY: dict[str, tuple[str, str | None]] = {

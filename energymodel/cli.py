@@ -276,6 +276,8 @@ def profile_cmd(
     depth: Optional[int] = typer.Option(None, "--depth", help="group the per-layer "
                                         "table by module depth (1: patch_embed, block, head; "
                                         "2: block.0, ...), like torchinfo"),
+    sort_by: Optional[str] = typer.Option(None, "--sort-by", help="the chip whose energy "
+                                          "ranks --top (default: the first --hw)"),
     top: Optional[int] = typer.Option(None, "--top", help="show only the K most "
                                       "expensive rows (sites, or groups with --depth)"),
     strict: bool = typer.Option(False, "--strict", help="exit with code 3 when the run draws a "
@@ -332,6 +334,11 @@ def profile_cmd(
 
     tables.check_output_path(out)
     _check_view_args(depth, top)
+    if sort_by is not None:  # before any work: a chip among --hw (its name or file stem)
+        given = [Path(h).stem if str(h).endswith((".yaml", ".yml")) else str(h) for h in hw]
+        if sort_by not in given:
+            raise UserError(f"--sort-by {sort_by!r} is not among the chips given "
+                            f"(--hw {', '.join(given)})")
     rules = _read_rates(rates)
     kwargs = parse_model_args(model_arg, model_kwargs)
     run = profile_model_spec(model, hw, checkpoint=checkpoint, input_shape=input_shape,
@@ -356,7 +363,7 @@ def profile_cmd(
                + (f", weights {st['checkpoint']}" if st["checkpoint"] else ""))
     typer.echo(f"{rep.convention()}")
     typer.echo(f"hardware files: {rep.hardware_files()}")
-    _print_profile_tables(prof, rep, layers=layers, depth=depth, top=top)
+    _print_profile_tables(prof, rep, layers=layers, depth=depth, top=top, sort_by=sort_by)
     if prof.unrecognized:
         typer.echo("ops without a count rule (not counted): "
                    + ", ".join(f"{k} x{v}" for k, v in sorted(prof.unrecognized.items())))
@@ -377,7 +384,8 @@ def profile_cmd(
         if tables.format_of(out) == "json":  # NeuroBench's metrics beside the report
             meta["neurobench"] = nb
         tables.write_energy_report(rep, out, caption=f"{st['model']}: energy per sample "
-                                   f"({rep.human_totals()[1]}); {rep.convention()}; inputs: "
+                                   f"({rep.human_totals()[1]}); "
+                                   f"{rep.convention().replace('; energy per sample', '')}; inputs: "
                                    f"{st['inputs']}, {st['samples']} sample(s) in "
                                    f"{st['batches']} batch(es).", meta=meta)
         typer.echo(f"wrote {out}")
@@ -526,27 +534,34 @@ def _print_warnings(diag) -> int:
 
 
 def _print_profile_tables(prof, rep, *, layers: bool, depth: Optional[int],
-                          top: Optional[int]) -> None:
+                          top: Optional[int], sort_by: Optional[str] = None) -> None:
     """The per-layer (or per-module, ``--depth``; ``--top`` K) and totals tables of
     ``profile``, drawn by :mod:`energymodel.report.terminal`."""
     from .report import terminal  # noqa: PLC0415
 
     labels = {h.name: h.name for h in rep.hardware}  # short ids fit the columns
     if layers:
-        lt, unit, kw = terminal.layer_view(prof, rep, depth=depth, top=top, labels=labels)
+        try:
+            lt, unit, kw = terminal.layer_view(prof, rep, depth=depth, top=top, labels=labels,
+                                               sort_by=sort_by)
+        except ValueError as e:
+            raise UserError(str(e)) from None
         what = "per module (depth %d)" % depth if depth is not None else "per layer"
+        ranked = sort_by or str(rep.totals["hardware"].iloc[0])
         typer.echo("")
         typer.echo(terminal.render(lt, title=f"{what}, per sample"
-                                   + (f", top {top} by energy" if top else "")
+                                   + (f", top {top} by energy on {ranked}" if top else "")
                                    + f"; energy in {unit}", **kw))
     t, unit, kw = terminal.totals_view(rep, labels=labels)
     typer.echo(terminal.render(t, title=f"totals, per sample; energy in {unit}", **kw))
-    if len(rep.hardware_cost):
+    tech = {h.name for h in rep.hardware if h.kind == "digital"}
+    chips = rep.hardware_cost[~rep.hardware_cost["hardware"].isin(tech)]
+    if len(chips):  # technologies (cmos45nm) have no mapping: no row, no note
         c, unit, kw = terminal.hardware_cost_view(rep, labels=labels)
-        typer.echo(f"hardware cost, per sample (an estimate; rule and assumptions: "
-                   f"energymodel.pricing.mapping); energy in {unit}")
+        typer.echo(f"hardware cost per sample (estimate: energymodel.pricing.mapping); "
+                   f"energy in {unit}")
         typer.echo(terminal.render(c, **kw))
-        for h, n in zip(rep.hardware_cost["hardware"], rep.hardware_cost["notes"]):
+        for h, n in zip(chips["hardware"], chips["notes"]):
             typer.echo(f"  {h}: {n}")
 
 

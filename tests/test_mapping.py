@@ -339,7 +339,7 @@ def test_cli_profile_prints_and_writes_the_hardware_cost(tmp_path):
                                  "--timesteps", "2", "--no-layers", "--out", str(out)],
                            catch_exceptions=False)
     assert r.exit_code == 0, r.output
-    text = r.output.split("hardware cost, per sample")[1]
+    text = r.output.split("hardware cost per sample")[1]
     # drawn by the terminal renderer: human headers, one energy unit named in them
     assert "Latency" in text and "loihi" in text and "truenorth" in text
     assert "EDP" in text and "latency_ms" not in text and "_pj" not in text

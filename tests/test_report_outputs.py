@@ -111,11 +111,13 @@ def test_depth_groups_like_torchinfo(tiny_run):
 
 def test_top_k_most_expensive(tiny_run):
     prof, rep = tiny_run
-    df, unit, kw = terminal.layer_view(prof, rep, top=3)
-    assert len(df) == 3
-    lay = rep.layers.pivot_table(index="site", columns="hardware", values="total_pj",
-                                 sort=False).max(axis=1)
-    assert df["site"].tolist() == lay.sort_values(ascending=False).index[:3].tolist()
+    lay = rep.layers.pivot_table(index="site", columns="hardware", values="total_pj", sort=False)
+    for chip in (None, *lay.columns):   # ranked by the stated chip, by default the first
+        df, unit, kw = terminal.layer_view(prof, rep, top=3, sort_by=chip)
+        assert len(df) == 3
+        key = chip or rep.totals["hardware"].iloc[0]
+        assert df["site"].tolist() == lay[key].sort_values(
+            ascending=False, kind="stable").index[:3].tolist()
 
 
 def test_profile_cli_at_80_columns_shows_energy_and_no_progress(monkeypatch):

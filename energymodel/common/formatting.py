@@ -228,6 +228,10 @@ _LATEX_SPECIALS = {
 }
 
 
+#: " x " between words in a caption (E_MAC x MACs) is a multiplication sign in print
+TIMES = r" $\times$ "
+
+
 def latex_escape(s: str) -> str:
     """Text for LaTeX: specials escaped, µ × ² and friends as math (plain ``article`` with
     amsmath; no inputenc/unicode package needed)."""
@@ -315,7 +319,9 @@ def to_latex(
         out = [r"\begin{table}[t]", r"\centering", r"\small", r"\setlength{\tabcolsep}{4pt}"]
         if caption:
             cap = caption if gi == 0 else f"{caption.split('. ')[0].rstrip('.')} (continued)."
-            out.append(rf"\caption{{{latex_escape(cap)}}}")
+            # "E_MAC x MACs": the multiplication sign, not a letter x, in print
+            cap = latex_escape(cap).replace(" x ", TIMES)
+            out.append(rf"\caption{{{cap}}}")
         if label:
             out.append(rf"\label{{{label if gi == 0 else f'{label}-{gi + 1}'}}}")
         out += [rf"\begin{{tabular}}{{{spec}}}", r"\toprule", head, r"\midrule", *body,
@@ -384,3 +390,30 @@ def to_json_text(obj: Any, indent: int = 2) -> str:
 def write(path: str | os.PathLike, text: str) -> None:
     """Write text atomically (whole file or nothing)."""
     write_text_atomic(path, text)
+
+
+def to_html(df: pd.DataFrame, caption: str | None = None, digits: int = SIG) -> str:
+    """A table for a notebook (``_repr_html_``): numbers at ``digits`` significant figures as
+    on the terminal, text escaped, an optional caption above."""
+    import html  # noqa: PLC0415
+
+    cells = _cells(df, lambda v: html.escape(format_sig(v, digits)))
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in cells)
+    cap = f"<p>{html.escape(caption)}</p>" if caption else ""
+    return f"{cap}<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+class SigFrame(pd.DataFrame):
+    """A DataFrame that prints (``repr``, notebooks) its numbers at three significant figures;
+    its values stay full precision (``.to_numpy()``, ``.to_csv()``)."""
+
+    @property
+    def _constructor(self):
+        return pd.DataFrame
+
+    def __repr__(self) -> str:
+        return to_markdown(pd.DataFrame(self))
+
+    def _repr_html_(self) -> str:
+        return to_html(pd.DataFrame(self))

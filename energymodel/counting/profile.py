@@ -343,6 +343,20 @@ class Profile:
 
         return diagnose(self)
 
+    def _repr_html_(self) -> str:
+        """The profile in a notebook: one row per site, per sample, numbers at three
+        significant figures (counts in full, rates as fractions)."""
+        from ..common.formatting import to_html  # noqa: PLC0415
+
+        d = self.per_sample()
+        cols = [c for c in ("site", "op", "kind", "in_rate", "out_rate", "macs", "acs",
+                            "neuron_updates", "spikes_out", "timesteps") if c in d]
+        t = self.totals()
+        cap = (f"Profile: {len(d)} sites, {self.samples} sample(s); per sample: "
+               f"{t['macs'] / max(self.samples, 1):.3g} MACs, {t['sops'] / max(self.samples, 1):.3g} "
+               f"SOPs, spike rate {t['spike_rate']:.3g}")
+        return to_html(d[cols], cap)
+
     def __repr__(self) -> str:
         t = self.totals()
         return (

@@ -138,7 +138,8 @@ class EnergyReport:
         return text
 
     def summary(self) -> pd.DataFrame:
-        """Totals in mJ, one row per hardware (the shape of a paper's energy table)."""
+        """Totals in mJ per sample, one row per hardware (the shape of a paper's energy table);
+        printed at three significant figures (the values keep full precision)."""
         t = self.totals
         out = pd.DataFrame({"hardware": t["hardware"]})
         for c in COMPONENTS:
@@ -149,7 +150,7 @@ class EnergyReport:
             out["total_high_mj"] = t["total_high_mj"]
         keep = [c for c in out.columns if c in ("hardware", "total_mj", "total_low_mj",
                                                 "total_high_mj") or (out[c] != 0).any()]
-        return out[keep]
+        return _tables.SigFrame(out[keep])   # prints at 3 significant figures, values exact
 
     def human_totals(self, unit: str | None = None) -> tuple[pd.DataFrame, str]:
         """Totals per hardware for people: non-zero components and the total (with its low-high
@@ -171,9 +172,13 @@ class EnergyReport:
         :mod:`energymodel.pricing.mapping`): cores, chips, fits (yes / NO / -), latency in one readable
         time unit, the streaming period in the same unit, static / running / dynamic / total
         energy in ONE readable energy unit (``unit`` forces one) and the energy-delay product in
-        their product, headers naming them; the notes are left out (print them apart). Returns
-        ``(table, energy unit)``."""
+        their product, headers naming them; the notes are left out (print them apart). In the
+        ``paper`` convention the total and the EDP are the dynamic energy's, and their headers
+        say so ("Total (dynamic only)", "EDP (dynamic)"); technologies (``cmos45nm``), which have
+        no mapping, are left out. Returns ``(table, energy unit)``."""
         c = self.hardware_cost
+        tech = {h.name for h in self.hardware if h.kind == "digital"}
+        c = c[~c["hardware"].isin(tech)].reset_index(drop=True)  # technologies: no mapping
         lat_u, lat_f = _tables.pick_time_unit(c["latency_s"].to_numpy(dtype=float))
         t = pd.DataFrame({
             "hardware": c["hardware"].to_numpy(),
@@ -194,11 +199,14 @@ class EnergyReport:
                                             "latency": f"Latency ({lat_u})",
                                             "period": f"Period ({lat_u})", "static_pj": "Static",
                                             "running_pj": "Running",
-                                            "dynamic_pj": "Dynamic", "total_pj": "Total",
+                                            "dynamic_pj": "Dynamic",
+                                            "total_pj": "Total" if self.mode == "full" else
+                                            "Total (dynamic only)",
                                             "total_low_pj": "Low", "total_high_pj": "High"},
                                         unit=unit)
         f = dict(_tables.ENERGY_UNITS)[u]
-        out[f"EDP ({u} {lat_u})"] = c["edp"].to_numpy(dtype=float) / f / lat_f
+        edp = "EDP" if self.mode == "full" else "EDP (dynamic)"
+        out[f"{edp} ({u} {lat_u})"] = c["edp"].to_numpy(dtype=float) / f / lat_f
         return out, u
 
     def hardware_files(self) -> str:
@@ -240,7 +248,8 @@ class EnergyReport:
         the headers (``path``: also write it atomically); a ``% hardware files`` comment line
         names the file of each chip."""
         s, u = self.human_totals()
-        caption = caption or f"Energy per sample ({u}); {self.convention()}."
+        caption = caption or (f"Energy per sample ({u}); "
+                              f"{self.convention().replace('; energy per sample', '')}.")
         nc = self.not_counted()
         if nc:
             caption += f" {nc[:1].upper() + nc[1:]}."
@@ -285,6 +294,17 @@ class EnergyReport:
         if path is not None:
             _tables.write(path, text)
         return text
+
+    def _repr_html_(self) -> str:
+        """The report in a notebook: its convention, the totals and the hardware cost, in the
+        terminal's units and significant figures."""
+        tot, u = self.human_totals()
+        out = _tables.to_html(tot, f"{self.convention()}; totals per sample, energy in {u}")
+        if len(self.hardware_cost):
+            hc, hu = self.human_hardware_cost()
+            if len(hc):
+                out += _tables.to_html(hc, f"hardware cost per sample (an estimate); energy in {hu}")
+        return out
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{h}={v:.4g} mJ" for h, v in zip(self.totals["hardware"], self.totals["total_mj"]))

@@ -295,6 +295,7 @@ def compare_attention(
                     seed=seed, mode=mode, sops=sops, precision=precision, bn_shift=bn_shift, hardware=[h.name for h in hws],
                     weights="random (seeded)", vanilla_input="time-average of the spike input, "
                     "one step (analog)")
+    table = ComparisonTable(table)
     table.attrs["settings"] = settings
     table.attrs["labels"] = {h.name: h.label for h in hws}
     table.attrs["caption"] = (
@@ -307,6 +308,31 @@ def compare_attention(
         + (f"; {'; '.join(hosted)} (the chip has no multiplier)" if hosted else "") + "."
     )
     return table
+
+
+class ComparisonTable(pd.DataFrame):
+    """The :func:`compare_attention` table: a DataFrame that still answers the 0.1 column names
+    ``ratio_to_vanilla[hw]`` and ``core_ratio_to_vanilla[hw]`` (E / E_vanilla, the inverse of
+    today's ``vanilla_over_x``) with a ``DeprecationWarning``, until 0.4."""
+
+    _RENAMED = {"ratio_to_vanilla[": "vanilla_over_x[",
+                "core_ratio_to_vanilla[": "core_vanilla_over_x["}
+
+    @property
+    def _constructor(self):
+        return pd.DataFrame   # derived frames are plain DataFrames
+
+    def __getitem__(self, key):
+        if isinstance(key, str) and key not in self.columns:
+            for old, new in self._RENAMED.items():
+                if key.startswith(old):
+                    import warnings  # noqa: PLC0415
+
+                    warnings.warn(f"compare_attention column {key!r} is deprecated (goes in "
+                                  f"0.4): use {new + key[len(old):]!r}, its inverse "
+                                  "(E_vanilla / E)", DeprecationWarning, stacklevel=2)
+                    return 1.0 / super().__getitem__(new + key[len(old):])
+        return super().__getitem__(key)
 
 
 MECHANISM_NAMES = {"vanilla": "Vanilla", "ssa": "SSA", "sdsa": "SDSA", "sasa": "SASA"}

@@ -152,13 +152,15 @@ def layer_view(
     depth: int | None = None,
     top: int | None = None,
     labels: dict[str, str] | None = None,
+    sort_by: str | None = None,
 ) -> tuple[pd.DataFrame, str, dict[str, Any]]:
     """The per-layer table of ``energymodel profile`` for people, per sample.
 
     Rows: op sites that cost energy, do synaptic work or are neurons; with ``depth`` one row per
     module prefix of that many dotted parts (``depth=1``: ``patch_embed``, ``block``, ``head``;
     counts and energies summed, ``spike rate`` = spikes / neuron updates of the group); with
-    ``top`` only the K rows that cost most (largest energy over the chips), most expensive first.
+    ``top`` only the K rows that cost most on chip ``sort_by`` (default: the first chip), most
+    expensive first.
     Energy columns ``<chip> (<unit>)``: one unit for all of them, picked for the table.
 
     Returns ``(table, unit, render_kwargs)`` for :func:`render`."""
@@ -208,7 +210,11 @@ def layer_view(
         name, drop = "site", ["op", "in\nrate", "updates", "out\nrate", "MACs", ac]
     energy = list(ehead.values())
     if top is not None:
-        cost = out[energy].max(axis=1) if energy else pd.Series(0.0, index=out.index)
+        if sort_by is not None and sort_by not in hws:
+            raise ValueError(f"--sort-by {sort_by!r} is not among the chips priced "
+                             f"({', '.join(hws)})")
+        key = ehead[ecols[hws.index(sort_by or hws[0])]] if energy else None
+        cost = out[key] if key else pd.Series(0.0, index=out.index)
         out = out.loc[cost.sort_values(ascending=False, kind="stable").index[:top]]
         out = out.reset_index(drop=True)
     fmts: dict[str, Callable[[Any], str]] = {c: format_count for c in ("MACs", ac, "updates")}

@@ -1,0 +1,70 @@
+"""What a researcher sees (issue 21): stable names, the hardware-cost table's labels, --top's
+ranking chip, notebook rendering, three significant figures, LaTeX captions."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+from typer.testing import CliRunner
+
+import energymodel as em
+from energymodel.cli import app
+from energymodel.report.compare import compare_attention
+from energymodel.workflow import profile_model_spec
+
+
+@pytest.fixture(scope="module")
+def run():
+    return profile_model_spec("sdt-1-64-tiny", ["cmos45nm", "loihi"], timesteps=2)
+
+
+def test_old_compare_columns_answer_with_a_deprecation_warning():
+    t = compare_attention(16, 32, 4, 2, ["cmos45nm"])
+    with pytest.warns(DeprecationWarning, match="vanilla_over_x"):
+        old = t["ratio_to_vanilla[cmos45nm]"]
+    assert (old * t["vanilla_over_x[cmos45nm]"]).tolist() == pytest.approx([1.0] * len(t))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        t["vanilla_over_x[cmos45nm]"]   # the current name: no warning
+    assert em.__version__ == "0.3.0"
+
+
+def test_paper_cost_table_labels_its_dynamic_total_and_drops_technologies(run):
+    hc, _ = run.report.human_hardware_cost()
+    assert "cmos45nm" not in set(hc["Hardware"])
+    assert any(c.startswith("Total (dynamic only)") for c in hc.columns)
+    assert any(c.startswith("EDP (dynamic)") for c in hc.columns)
+    full = em.estimate(run.profile, ["loihi"], mode="full").human_hardware_cost()[0]
+    assert any(c.startswith("Total (") and "dynamic" not in c for c in full.columns)
+
+
+def test_top_ranks_by_a_stated_chip():
+    r = CliRunner().invoke(app, ["profile", "sdt-1-64-tiny", "--hw", "cmos45nm", "--hw", "loihi",
+                                 "-T", "2", "--top", "2", "--sort-by", "loihi"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0 and "top 2 by energy on loihi" in r.stdout
+    r = CliRunner().invoke(app, ["profile", "sdt-1-64-tiny", "--hw", "cmos45nm", "-T", "2",
+                                 "--top", "2"], catch_exceptions=False)
+    assert "top 2 by energy on cmos45nm" in r.stdout
+    bad = CliRunner().invoke(app, ["profile", "sdt-1-64-tiny", "--hw", "cmos45nm", "--top", "2",
+                                   "--sort-by", "loihi"])
+    assert bad.exit_code == 2 and "--sort-by 'loihi' is not among the chips given" in bad.stderr
+
+
+def test_notebook_rendering_and_three_significant_figures(run):
+    h = run.report._repr_html_()
+    assert h.startswith("<p>paper convention") and "<table>" in h and "Loihi" not in h[:0]
+    p = run.profile._repr_html_()
+    assert "<table>" in p and "spike rate" in p
+    s = repr(run.report.summary())
+    nums = [c.strip() for line in s.splitlines()[2:] for c in line.split("|")[2:-1]]
+    assert nums and all(len(n.replace(".", "").replace("-", "").lstrip("0")) <= 4 for n in nums), s
+    assert float(run.report.summary()["total_mj"].iloc[0]) == run.report.totals["total_mj"].iloc[0]
+
+
+def test_latex_caption_says_energy_per_sample_once_and_prints_times(run, tmp_path):
+    text = run.report.to_latex()
+    cap = [ln for ln in text.splitlines() if ln.startswith(r"\caption")][0]
+    assert cap.count("nergy per sample") == 1
+    assert r"E\_MAC $\times$ MACs" in cap and " x " not in cap
