@@ -152,6 +152,20 @@ def hw_validate(paths: List[Path] = typer.Argument(..., help="YAML files to chec
     raise typer.Exit(code)
 
 
+def _prose(text: str, indent: str = "  ") -> None:
+    """A line of prose on stdout, wrapped at the terminal's width (``COLUMNS``), continuation
+    lines indented; tables are drawn to the width by :mod:`energymodel.report.terminal`."""
+    import textwrap  # noqa: PLC0415
+
+    from .report.terminal import terminal_width  # noqa: PLC0415
+
+    width = terminal_width()
+    first = text[: len(text) - len(text.lstrip(" "))]
+    typer.echo(textwrap.fill(text.strip(), width=width, initial_indent=first,
+                             subsequent_indent=first + indent, break_on_hyphens=False,
+                             break_long_words=False))
+
+
 def _count_options(integer_spikes: str) -> "Any":
     """``--integer-spikes`` as :class:`~energymodel.CountOptions` (a bad value: one error line)."""
     from .counting.operands import CountOptions  # noqa: PLC0415
@@ -352,7 +366,7 @@ def profile_cmd(
                              count_options=_count_options(integer_spikes))
     rep, prof, st = run.report, run.profile, run.settings
     inputs = {"inputs": st["inputs"], "samples": st["samples"], "batches": st["batches"]}
-    typer.echo(f"{st['model']}: {prof.samples} sample(s) in {st['batches']} batch(es), "
+    _prose(f"{st['model']}: {prof.samples} sample(s) in {st['batches']} batch(es), "
                f"T={st['timesteps'] if st['timesteps'] is not None else '? (no neuron recognised)'}"
                f", inputs: {st['inputs']}, sample shape "
                f"{tuple(st['input_shape'])}"
@@ -361,12 +375,14 @@ def profile_cmd(
                   "only; LayerNorm and the weights stay as they are)"
                   if st.get("calibrate_nothing") else "")
                + (f", weights {st['checkpoint']}" if st["checkpoint"] else ""))
-    typer.echo(f"{rep.convention()}")
-    typer.echo(f"hardware files: {rep.hardware_files()}")
+    if st.get("hypothetical"):
+        _prose(f"note: {st['hypothetical']}")
+    _prose(f"{rep.convention()}")
+    _prose(f"hardware files: {rep.hardware_files()}")
     _print_profile_tables(prof, rep, layers=layers, depth=depth, top=top, sort_by=sort_by)
     if prof.unrecognized:
-        typer.echo("ops without a count rule (not counted): "
-                   + ", ".join(f"{k} x{v}" for k, v in sorted(prof.unrecognized.items())))
+        _prose("ops without a count rule (not counted): "
+               + ", ".join(f"{k} x{v}" for k, v in sorted(prof.unrecognized.items())))
     spread = _rate_spread_line(prof)
     if spread:
         typer.echo(spread)
@@ -562,7 +578,7 @@ def _print_profile_tables(prof, rep, *, layers: bool, depth: Optional[int],
                    f"energy in {unit}")
         typer.echo(terminal.render(c, **kw))
         for h, n in zip(chips["hardware"], chips["notes"]):
-            typer.echo(f"  {h}: {n}")
+            _prose(f"  {h}: {n}", indent="    ")
 
 
 def _check_view_args(depth: Optional[int], top: Optional[int]) -> None:

@@ -499,7 +499,7 @@ def profile_model_spec(
         run.settings["seed"] = seed  # of the random initialisation, where weights are random
         if ms.source == "nir":
             run.settings.update(nir_dt=ms.model.dt, nir_dt_source=ms.model.dt_source)
-        return run
+        return _with_caveats(run)
     batches = 1 if batches is None else batches
     shape = shape or ms.input_shape
     if shape is None:
@@ -529,7 +529,7 @@ def profile_model_spec(
                     inputs=f"generator {input}, seed {seed}")
     if ms.source == "nir":
         settings.update(nir_dt=ms.model.dt, nir_dt_source=ms.model.dt_source)
-    return ProfileRun(ms, prof, rep, settings)
+    return _with_caveats(ProfileRun(ms, prof, rep, settings))
 
 
 def _nir_input_shape(spec: str, ms: ModelSpec, shape: tuple[int, ...] | None,
@@ -745,3 +745,15 @@ def _has_bn(model: Any) -> bool:
     """Whether ``--calibrate`` has anything to set: it calibrates BatchNorm statistics only."""
     return isinstance(model, nn.Module) and any(
         isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def _with_caveats(run: ProfileRun) -> ProfileRun:
+    """Record in ``settings["hypothetical"]`` when a zoo configuration has no published
+    counterpart (SAFormer at ImageNet sizes), so every output can say so."""
+    if run.spec.source == "zoo":
+        from . import zoo  # noqa: PLC0415
+
+        note = zoo.config(run.spec.name).get("hypothetical")
+        if note:
+            run.settings["hypothetical"] = note
+    return run

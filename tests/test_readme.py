@@ -209,6 +209,11 @@ def test_readme_command_runs(cmd, workdir):
         run = run.replace(a, b)
     r = CliRunner().invoke(app, shlex.split(run)[1:], catch_exceptions=False)
     assert r.exit_code == 0, f"{cmd}\n-> {run}\n{r.output}"
+    if "parametric_lif_net:MNISTNet" in cmd:
+        # a profile a researcher would accept: every neuron layer fires, no warning
+        assert "warning:" not in r.stderr, r.stderr
+        rates = [float(ln.split()[3]) for ln in r.stdout.splitlines() if ":lif#" in ln]
+        assert len(rates) == 4 and all(x > 0 for x in rates), r.stdout
     for tok in shlex.split(run):
         if tok.endswith((".csv", ".json", ".md", ".tex")) and "--out" in run:
             assert (workdir / tok).exists(), tok

@@ -223,6 +223,8 @@ def test_figures_labels_and_no_titles(quick_reports):
     # fig2: memory on its own panel
     a2 = figs["fig2_layer_breakdown"]["axes"]
     assert len(a2) == 2 and "memory" in a2[1]["ylabel"] and "memory" not in a2[0]["ylabel"]
+    unit = lambda lab: lab.split("(")[1].split(",")[0]  # noqa: E731
+    assert unit(a2[0]["ylabel"]) == unit(a2[1]["ylabel"])   # one unit for both panels
     assert any(lab.startswith("memory") for lab in a2[1]["legend"])
     assert not any(lab.startswith("memory") for lab in a2[0]["legend"])
     # fig4: the slope guides stay at least 2x away from every data point

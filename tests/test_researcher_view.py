@@ -68,3 +68,35 @@ def test_latex_caption_says_energy_per_sample_once_and_prints_times(run, tmp_pat
     cap = [ln for ln in text.splitlines() if ln.startswith(r"\caption")][0]
     assert cap.count("nergy per sample") == 1
     assert r"E\_MAC $\times$ MACs" in cap and " x " not in cap
+
+
+def test_profile_fits_80_columns_and_names_stay_unique(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    r = CliRunner().invoke(app, ["profile", "sdt-1-64-tiny", "--hw", "cmos45nm", "--hw", "loihi",
+                                 "--hw", "truenorth", "-T", "2"], catch_exceptions=False)
+    assert r.exit_code == 0
+    long = [ln for ln in r.stdout.splitlines() if len(ln) > 80]
+    assert not long, long
+    sites = [ln.split()[0] for ln in r.stdout.splitlines() if ":conv2d#" in ln or ":lif#" in ln]
+    assert len(sites) == len(set(sites)) > 5            # cut in the middle, still unique
+    assert any("…" in s for s in sites) and all(not s.startswith("…") for s in sites)
+
+
+def test_shorten_names_keeps_them_apart():
+    from energymodel.report.terminal import shorten_names
+
+    names = [f"patch_embed.proj_conv{i}:conv2d#0" for i in range(4)] + ["x:lif#0"]
+    cut = shorten_names(names, 20)
+    assert len(set(cut)) == len(cut) and all(len(c) <= 20 for c in cut) and cut[-1] == "x:lif#0"
+
+
+def test_hypothetical_saformer_sizes_are_said_so_in_the_output():
+    r = CliRunner().invoke(app, ["profile", "saformer-1-64-tiny", "--hw", "cmos45nm", "-T", "2",
+                                 "--no-layers"], catch_exceptions=False)
+    assert "hypothetical" not in r.stdout
+    run = profile_model_spec("saformer-8-384", ["cmos45nm"], timesteps=1, batches=1)
+    assert "not ImageNet; no published counterpart" in run.settings["hypothetical"]
+    from energymodel.report.build import _hypothetical_note
+
+    assert "saformer-8-512: hypothetical" in _hypothetical_note(["sdt-8-512", "saformer-8-512"])
+    assert _hypothetical_note(["sdt-8-512"]) == ""

@@ -61,6 +61,7 @@ EXPECTED = {
     "saformer-8-768": dict(SDT_IN, heads=8),
     "saformer-2-256-cifar": dict(SDT_CI, heads=8),
     "saformer-4-384-cifar": dict(SDT_CI, heads=12),
+    "saformer-4-384-cifar100": dict(SDT_CI, heads=12),
     # ViT baseline: ViT-B/16 has 12 heads at 768; the others match their spiking counterparts
     "vit-8-384": dict(VIT, heads=8),
     "vit-8-512": dict(VIT, heads=8),
@@ -133,8 +134,14 @@ def test_every_choice_names_its_source(name):
         assert src["heads"].startswith("ours") and src["depth_dim"].startswith("ours")
         assert fam == "vit" or src["T"].startswith("ours")
     if fam == "saformer":
+        hyp = cfg.get("hypothetical")
         assert all("our reading" in v for k, v in src.items()
-                   if not (name.endswith("-tiny") and k in ("depth_dim", "heads", "T", "params")))
+                   if not (name.endswith("-tiny") and k in ("depth_dim", "heads", "T", "params"))
+                   and not (hyp and k == "depth_dim"))
+        # ImageNet sizes have no published counterpart: SAFormer is not evaluated on ImageNet
+        assert bool(hyp) == (cfg["img_size"] == 224), name
+        if hyp:
+            assert "no published counterpart" in hyp and src["depth_dim"] == hyp
         return
     if fam in HASH and not name.endswith("-tiny"):
         # every choice fixed by the official code cites its repository at the commit read

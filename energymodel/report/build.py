@@ -270,7 +270,7 @@ def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
                    + "; ".join(sorted({v[1] for k, v in PUBLISHED_MJ.items()
                                        if k in set(plan['models'])}) or ["none"])
                    + "). Chips without multipliers price the analog MACs of the first layer "
-                   "on their host profile.")
+                   "on their host profile." + _hypothetical_note(plan["models"]))
     files += _tables_all(ref, out / "reference_models", ref_caption, "tab:models",
                          human=reference_views(ref, hw_names, labels))
     files += figures.plot_reference_models(ref, hw_names, out / "fig5_reference_models",
@@ -308,6 +308,17 @@ def build_reports(out_dir: str | os.PathLike = "reports", quick: bool = False,
     files.append(_write(out / "README.md", "\n".join(lines) + "\n"))
     log(f"done in {time.time() - t0:.0f} s")
     return files
+
+
+def _hypothetical_note(models: list[str]) -> str:
+    """A caption sentence naming the zoo configurations without a published counterpart."""
+    from .. import zoo  # noqa: PLC0415
+
+    hyp = [m for m in models if zoo.config(m).get("hypothetical")]
+    if not hyp:
+        return ""
+    return (f" {', '.join(hyp)}: hypothetical configuration(s), no published counterpart "
+            f"(SAFormer is evaluated on {zoo.configs.SAFORMER_EVALUATED}, not ImageNet).")
 
 
 def _validation_outputs(out: Path, labels: dict[str, str]

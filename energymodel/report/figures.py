@@ -211,8 +211,10 @@ def plot_layer_breakdown(layers: pd.DataFrame, hardware: str, stem: str | os.Pat
     x = np.arange(len(g))
     top_cols = [c for c in g.columns if not c.startswith("memory")]
     mem_cols = [c for c in g.columns if c.startswith("memory")]
+    # ONE unit for both panels (their scales differ, their units must not: memory is often
+    # 100x compute and would look smaller in a larger unit)
+    unit, per = pick_energy_unit(g.sum(axis=1).to_numpy())
     for a, cs, off in ((ax, top_cols, 0), (ax2, mem_cols, len(top_cols))):
-        unit, per = pick_energy_unit(g[cs].sum(axis=1).to_numpy())
         bottom = np.zeros(len(g))
         for i, c in enumerate(cs):
             a.bar(x, g[c].to_numpy() / per, 0.7, bottom=bottom, label=c,
@@ -221,7 +223,7 @@ def plot_layer_breakdown(layers: pd.DataFrame, hardware: str, stem: str | os.Pat
             bottom += g[c].to_numpy() / per
         a.grid(axis="y", alpha=0.3)
         a.set_ylabel(f"{'memory' if cs is mem_cols else 'compute + neuron'}\n"
-                     f"per sample ({unit})")
+                     f"per sample ({unit}, own scale)")
         a.legend(frameon=False, fontsize=7, loc="upper right")
     ax2.set_xticks(x, g.index, rotation=45, ha="right", fontsize=7)
     ax2.set_xlabel("layer (module)")

@@ -2,7 +2,8 @@
 
 :func:`render` draws any table for people (human headers, numbers at three significant
 figures, counts with k / M / G suffixes, rates to three decimals). When the table is wider than
-the terminal, it first shortens the name column from the left (``…k.0.attn.q_linear``), then
+the terminal, it first shortens the name column in the middle, keeping every name unique
+(``block.0…q_linear:linear#0``), then
 drops the columns listed in ``drop`` in that order, and says which; columns in ``keep`` (the
 energies) are never dropped. Other commands' tables (hardware cost, diagnostics, metrics) plug
 in by building a DataFrame and calling :func:`render`.
@@ -54,6 +55,40 @@ def format_rate(x: Any) -> str:
 
 def _left_cut(s: str, n: int) -> str:
     return s if len(s) <= n else "…" + s[-(n - 1):]
+
+
+def _middle_cut(s: str, n: int) -> str:
+    """``s`` in at most ``n`` characters, cut in the middle: the start (where in the model) and
+    the end (which op) stay; ``block.0.attn.proj_conv1:conv2d#0`` -> ``block.0…conv1:conv2d#0``."""
+    if len(s) <= n:
+        return s
+    if n < 4:
+        return s[:n]
+    tail = (n - 1) * 3 // 5
+    return s[: n - 1 - tail] + "…" + s[-tail:]
+
+
+def shorten_names(names: Sequence[str], n: int) -> list[str]:
+    """Every name in at most ``n`` characters, cut in the middle, and still unique: where two
+    cut names would read alike, the cut moves until they differ (or the names stay whole)."""
+    out = [_middle_cut(s, n) for s in names]
+    seen: dict[str, list[int]] = {}
+    for i, s in enumerate(out):
+        seen.setdefault(s, []).append(i)
+    for idx in (v for v in seen.values() if len(v) > 1):
+        for tail_share in (4, 5, 2, 1):   # keep more of the end, then more of the start
+            cut = []
+            for i in idx:
+                s = names[i]
+                tail = max(1, (n - 1) * tail_share // 6)
+                cut.append(s if len(s) <= n else s[: max(0, n - 1 - tail)] + "…" + s[-tail:])
+            if len(set(cut)) == len(cut):
+                break
+        else:
+            cut = [names[i] for i in idx]   # cannot tell them apart in n: keep them whole
+        for i, c in zip(idx, cut):
+            out[i] = c
+    return out
 
 
 def render(
@@ -109,7 +144,7 @@ def render(
     if name_column in shown:
         room = width - total([c for c in shown if c != name_column]) - 3
         n = max(min(min_name, col_w(name_column)), min(col_w(name_column), room))
-        cells[name_column] = [_left_cut(v, n) for v in cells[name_column]]
+        cells[name_column] = shorten_names(cells[name_column], n)
 
     table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", show_edge=False,
                   pad_edge=False, padding=(0, 1), caption=None)
@@ -130,6 +165,10 @@ def render(
                      "; widen the terminal or set COLUMNS)")
     if note:
         notes.append(note)
+    import textwrap  # noqa: PLC0415
+
+    notes = [textwrap.fill(n, width=max(width, 40), subsequent_indent=" ",
+                           break_on_hyphens=False) for n in notes]
     return text.rstrip("\n") + "\n" + "".join(n + "\n" for n in notes)
 
 

@@ -35,7 +35,7 @@ __all__ = [
     "models",
 ]
 
-_META = ("family", "published_params", "source", "sources")
+_META = ("family", "published_params", "source", "sources", "hypothetical")
 
 
 def names(family: str | None = None) -> list[str]:

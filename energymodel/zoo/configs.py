@@ -147,13 +147,22 @@ def _sdt(depth: int, dim: int, base: str, conf: str, params: float | None,
     return cfg
 
 
-def _saformer(depth: int, dim: int, heads: int, base: dict) -> dict:
+#: the data sets SAFormer (arXiv 2412.13553) is evaluated on; ImageNet is not among them
+SAFORMER_EVALUATED = "CIFAR-10, CIFAR-100, Tiny-ImageNet, DVS128 Gesture and CIFAR10-DVS"
+
+
+def _saformer(depth: int, dim: int, heads: int, base: dict, published: bool = True) -> dict:
     cfg = dict(family="saformer", depth=depth, dim=dim, heads=heads, mlp_ratio=4.0, qkv_bias=False)
     cfg.update(base)
     cfg["sources"] = {c: _READING + "the SDT frame and code (" + _SDT + ") with SASA and DWC"
                       for c in CHOICES}
     cfg["sources"]["ssa_order"] = _READING + "SASA = BN(Linear(SN(sum_tokens(Q * K)) * K))"
     cfg["sources"]["params"] = _READING + "no published parameter counts available to us"
+    if not published:
+        # no published counterpart: every output says so (the profile header, the reports)
+        cfg["hypothetical"] = (f"hypothetical configuration: SAFormer is evaluated on "
+                               f"{SAFORMER_EVALUATED}, not ImageNet; no published counterpart")
+        cfg["sources"]["depth_dim"] = cfg["hypothetical"]
     return cfg
 
 
@@ -241,11 +250,13 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "sdt-2-512-cifar": _sdt(2, 512, "cifar", "conf/cifar10/2_512_300E_t4.yml", None, 10),
     "sdt-2-512-cifar100": _sdt(2, 512, "cifar", "conf/cifar100/2_512_300E_t4.yml", 10.28e6, 100),
     # SAFormer, our reading of arXiv 2412.13553 (no published parameter counts available to us)
-    "saformer-8-384": _saformer(8, 384, 8, _IMAGENET),
-    "saformer-8-512": _saformer(8, 512, 8, _IMAGENET),
-    "saformer-8-768": _saformer(8, 768, 8, _IMAGENET),
+    # (ImageNet sizes: hypothetical, the paper does not evaluate on ImageNet)
+    "saformer-8-384": _saformer(8, 384, 8, _IMAGENET, published=False),
+    "saformer-8-512": _saformer(8, 512, 8, _IMAGENET, published=False),
+    "saformer-8-768": _saformer(8, 768, 8, _IMAGENET, published=False),
     "saformer-2-256-cifar": _saformer(2, 256, 8, _CIFAR10),
     "saformer-4-384-cifar": _saformer(4, 384, 12, _CIFAR10),
+    "saformer-4-384-cifar100": _saformer(4, 384, 12, dict(_CIFAR10, num_classes=100)),
     # Vanilla ViT baseline (ANN, T = 1)
     "vit-8-384": _vit(8, 384, 8, "ours: the heads of spikformer-8-384 / sdt-8-384 (DeiT-S uses 6)",
                       _IMAGENET),
