@@ -29,7 +29,9 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "register_neuron": (".counting.neurons", "register_neuron"),
     "unregister_neuron": (".counting.neurons", "unregister_neuron"),
     "EnergyReport": (".pricing.energy", "EnergyReport"),
-    "estimate": (".pricing.energy", "estimate"),
+    "estimate": (".pricing.baseline", "estimate"),  # pricing.energy.estimate (+ vs_ann=)
+    "ann_twin": (".counting.twin", "ann_twin"),
+    "break_even": (".pricing.baseline", "break_even"),
     "HardwareError": (".pricing.hardware", "HardwareError"),
     "HardwareProfile": (".pricing.hardware", "HardwareProfile"),
     "list_hardware": (".pricing.hardware", "list_hardware"),

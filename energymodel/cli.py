@@ -166,6 +166,36 @@ def _prose(text: str, indent: str = "  ") -> None:
                              break_long_words=False))
 
 
+def _vs_ann(flag: bool, bits: Optional[str]) -> "Any":
+    """``--vs-ann`` / ``--ann-bits`` as profile_model_spec's ``vs_ann`` (checked up front)."""
+    if bits is None:
+        return True if flag else None
+    if bits in ("int8", "fp16", "fp32"):
+        return bits
+    if not bits.isdigit() or not 1 <= int(bits) <= 32:
+        raise UserError(f"--ann-bits must be a whole number from 1 to 32, or int8 / fp16 / fp32; "
+                        f"got {bits!r}")
+    return int(bits)
+
+
+def _print_break_even(be: "Any") -> None:
+    """Per chip: the twin's energy beside the SNN's, and the break-even rate."""
+    from .common.formatting import format_sig  # noqa: PLC0415
+
+    r0 = be.iloc[0]
+    _prose(f"against the ANN twin ({r0['twin_bits']}-bit activations, priced at "
+           f"{r0['twin_precision']}; the SNN at --precision; {r0['mode']} convention; SNN "
+           "energy at its measured input rate in the rate convention), per sample:")
+    for r in be.itertuples(index=False):
+        saves = (f"saves {r.ann_over_snn:.3g}x" if r.ann_over_snn >= 1 else
+                 f"costs {1 / r.ann_over_snn:.3g}x more")
+        star = (f"breaks even at input rate {r.break_even_rate:.3g}" if r.break_even_rate ==
+                r.break_even_rate else r.reason)
+        _prose(f"  {r.hw}: SNN {format_sig(r.snn_pj / 1e6)} uJ, twin "
+               f"{format_sig(r.ann_pj / 1e6)} uJ: the SNN {saves} at the measured input rate "
+               f"{r.measured_rate:.3g}; {star}", indent="    ")
+
+
 def _count_options(integer_spikes: str) -> "Any":
     """``--integer-spikes`` as :class:`~energymodel.CountOptions` (a bad value: one error line)."""
     from .counting.operands import CountOptions  # noqa: PLC0415
@@ -297,6 +327,12 @@ def profile_cmd(
     strict: bool = typer.Option(False, "--strict", help="exit with code 3 when the run draws a "
                                 "warning (silent or saturated layers, ops without a count rule, "
                                 "uncalibrated weights...), after writing the report"),
+    vs_ann: bool = typer.Option(False, "--vs-ann", help="also price the ANN twin (every "
+                                "spiking neuron a quantized ReLU, run once) and print the "
+                                "break-even firing rate per chip"),
+    ann_bits: Optional[str] = typer.Option(None, "--ann-bits", help="the twin's activation "
+                                           "bits (default ceil(log2(T+1))), or int8 / fp16 / "
+                                           "fp32; implies --vs-ann"),
     integer_spikes: str = typer.Option("acs", "--integer-spikes", help="integer spike inputs "
                                        "(a residual sum of spikes: 0, 1, 2...): 'acs' counts a "
                                        "value k as k accumulates, 'mac' as one MAC per non-zero "
@@ -363,7 +399,8 @@ def profile_cmd(
                              memory_budget=memory_budget,
                              data=data, normalize=normalize, time_major=time_major,
                              model_kwargs=kwargs, nir_dt=nir_dt,
-                             count_options=_count_options(integer_spikes))
+                             count_options=_count_options(integer_spikes),
+                             vs_ann=_vs_ann(vs_ann, ann_bits))
     rep, prof, st = run.report, run.profile, run.settings
     inputs = {"inputs": st["inputs"], "samples": st["samples"], "batches": st["batches"]}
     _prose(f"{st['model']}: {prof.samples} sample(s) in {st['batches']} batch(es), "
@@ -383,6 +420,8 @@ def profile_cmd(
     if prof.unrecognized:
         _prose("ops without a count rule (not counted): "
                + ", ".join(f"{k} x{v}" for k, v in sorted(prof.unrecognized.items())))
+    if rep.break_even is not None:
+        _print_break_even(rep.break_even)
     spread = _rate_spread_line(prof)
     if spread:
         typer.echo(spread)

@@ -460,6 +460,7 @@ def profile_model_spec(
     model_kwargs: dict[str, Any] | None = None,
     nir_dt: float | None = None,
     count_options: CountOptions | None = None,
+    vs_ann: int | str | bool | None = None,
 ) -> ProfileRun:
     """Load, profile and price one model: the whole of ``energymodel profile``.
 
@@ -470,7 +471,10 @@ def profile_model_spec(
     user's data (see :func:`energymodel.interop.inputs.open_data`; ``batches=None``: all of it) instead
     of the ``input`` generator. ``model_kwargs``: see :func:`load_model`. ``settings`` records
     ``inputs`` (the data source, or the generator and its seed), ``samples`` and ``batches``.
-    ``count_options``: how operands are classified (e.g. ``CountOptions(integer_spikes='mac')``)."""
+    ``count_options``: how operands are classified (e.g. ``CountOptions(integer_spikes='mac')``).
+    ``vs_ann``: also profile the ANN twin (``True``: ``ceil(log2(T + 1))`` bits; a number of bits
+    or ``"int8"`` / ``"fp16"`` / ``"fp32"``) on the first generated batch, and give
+    ``report.break_even`` (:mod:`energymodel.pricing.baseline`)."""
     _checks.check_positive(batch_size=batch_size, batches=batches, timesteps=timesteps)
     _checks.check_seed(seed)
     budget = _checks.budget_bytes(memory_budget)
@@ -529,7 +533,11 @@ def profile_model_spec(
                     inputs=f"generator {input}, seed {seed}")
     if ms.source == "nir":
         settings.update(nir_dt=ms.model.dt, nir_dt_source=ms.model.dt_source)
-    return _with_caveats(ProfileRun(ms, prof, rep, settings))
+    run = _with_caveats(ProfileRun(ms, prof, rep, settings))
+    if vs_ann not in (None, False):
+        _add_twin(run, shape, batch_size, input, seed, vs_ann, mode,
+                  (estimate_options or {}).get("precision", "fp32"))
+    return run
 
 
 def _nir_input_shape(spec: str, ms: ModelSpec, shape: tuple[int, ...] | None,
@@ -757,3 +765,21 @@ def _with_caveats(run: ProfileRun) -> ProfileRun:
         if note:
             run.settings["hypothetical"] = note
     return run
+
+
+def _add_twin(run: ProfileRun, shape: Sequence[int], batch_size: int, input: str, seed: int,
+              vs_ann: int | str | bool, mode: str, precision: str) -> None:
+    """The ANN twin on the first batch of the same seeded inputs, and the break-even table."""
+    from .counting.twin import ann_twin  # noqa: PLC0415
+    from .pricing.baseline import break_even  # noqa: PLC0415
+
+    x = next(input_batches(shape, batch_size, 1, input, seed))
+    bits = None if vs_ann is True else vs_ann
+    T = run.settings.get("timesteps") or getattr(run.spec.model, "T", None)
+    if run.spec.source == "zoo":
+        torch.manual_seed(seed)
+    twin = ann_twin(run.spec.model, x, bits, timesteps=T, batch_dim=0)
+    run.settings["twin"] = {"bits": twin.model_info["twin_bits"],
+                            "precision": twin.model_info["twin_precision"]}
+    run.report.break_even = break_even(run.profile, twin, run.report.hardware, mode,
+                                       precision=precision)

@@ -549,8 +549,10 @@ register_rule(aten.native_layer_norm, aten.native_group_norm)(_elementwise("laye
 register_rule(aten._softmax, aten._log_softmax, aten._safe_softmax)(_elementwise("softmax"))
 register_rule(
     aten.gelu, aten.relu, aten.relu_, aten.sigmoid, aten.tanh, aten.silu, aten.hardtanh,
-    aten.leaky_relu, aten.elu,
+    aten.leaky_relu, aten.elu, aten.clamp, aten.clamp_min, aten.clamp_max,
 )(_elementwise("activation"))
+# quantizers (an ANN twin's activations, fake-quantized models): one op per element
+register_rule(aten.round, aten.floor, aten.ceil, aten.trunc)(_elementwise("quantize"))
 register_rule(
     aten.max_pool1d, aten.max_pool2d_with_indices, aten.max_pool3d_with_indices,
     aten.avg_pool1d, aten.avg_pool2d, aten.avg_pool3d, aten._adaptive_avg_pool2d,

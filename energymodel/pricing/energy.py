@@ -111,6 +111,9 @@ class EnergyReport:
     #: per chip: cores, chips, memory_bits, fits, latency_s, static_pj, dynamic_pj, total_pj,
     #: edp, notes (an estimate; :mod:`energymodel.pricing.mapping` states the rule)
     hardware_cost: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=mapping.COST_COLUMNS))
+    #: the SNN against its ANN twin (``estimate(..., vs_ann=twin)``;
+    #: :mod:`energymodel.pricing.baseline`), ``None`` when not asked for
+    break_even: pd.DataFrame | None = None
 
     # ------------------------------------------------------------------ text
     def convention(self) -> str:
@@ -240,6 +243,14 @@ class EnergyReport:
                                             self.hardware_cost["notes"]) if isinstance(n, str) and n]
             if notes:
                 text += "\n" + "".join(f"- {h}: {n}\n" for h, n in notes)
+        if self.break_even is not None and len(self.break_even):
+            be, bu = _tables.human_frame(self.break_even.drop(columns=["mode"]), {
+                "hw": "Hardware", "twin_bits": "Twin bits", "twin_precision": "Twin precision",
+                "measured_rate": "Measured rate", "break_even_rate": "Break-even rate",
+                "ann_over_snn": "Twin / SNN"})
+            text += (f"\nAgainst the ANN twin ({self.mode} convention; per sample, energies in "
+                     f"{bu}; energymodel.pricing.baseline):\n\n"
+                     + _tables.to_markdown(be, digits=digits))
         return text
 
     def to_latex(self, path: str | os.PathLike | None = None, caption: str | None = None,
@@ -286,6 +297,7 @@ class EnergyReport:
             "unrecognized": dict(self.unrecognized),
             "diagnostics": self.diagnostics,
             "hardware_cost": self.hardware_cost,
+            **({"break_even": self.break_even} if self.break_even is not None else {}),
         }
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:

@@ -1,0 +1,84 @@
+"""Against what? An SNN priced beside its ANN twin (:func:`energymodel.counting.twin.ann_twin`),
+and the input firing rate at which it stops saving energy.
+
+The SNN's energy per sample is affine in a uniform input firing rate p of its spike-driven
+sites (every synaptic and attention site with spike inputs priced at p x its dense ops, the
+literature's rate convention: :func:`energymodel.pricing.audit.apply_rates`):
+``E_snn(p) = E_snn(0) + p (E_snn(1) - E_snn(0))``, so the break-even rate
+``p* = (E_ann - E_snn(0)) / (E_snn(1) - E_snn(0))`` is exact within the convention. The twin is
+priced at its own precision (a k-bit twin at the narrowest cited integer arithmetic that holds
+it: int8 for k <= 8), with the same convention (``paper`` or ``full``) and chip; a chip without
+multipliers prices the twin's MACs on its declared host, and the report's notes say so.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import pandas as pd
+
+from ..counting.profile import Profile
+from .audit import apply_rates, measured_rate, uniform_rate
+from .energy import EnergyReport
+from .energy import estimate as _estimate
+from .hardware import HardwareProfile
+
+__all__ = ["BREAK_EVEN_COLUMNS", "break_even", "estimate"]
+
+#: columns of ``EnergyReport.break_even`` (energies pJ per sample)
+BREAK_EVEN_COLUMNS = ["hw", "mode", "twin_bits", "twin_precision", "measured_rate",
+                      "break_even_rate", "snn_pj", "ann_pj", "ann_over_snn", "reason"]
+
+
+def _total_pj(rep: EnergyReport) -> float:
+    return float(rep.totals["total_pj"].iloc[0])
+
+
+def break_even(snn: Profile, twin: Profile, hardware: "Sequence[str | HardwareProfile]",
+               mode: str = "paper", precision: str = "fp32") -> pd.DataFrame:
+    """Per chip: the twin's energy, the SNN's at its measured rate, and the break-even rate p*
+    (:data:`BREAK_EVEN_COLUMNS`; ``break_even_rate`` NaN, with a ``reason``, where the SNN costs
+    more even at rate 0 or less even at rate 1). Energies are pJ per sample."""
+    bits = twin.model_info.get("twin_bits")
+    tprec = twin.model_info.get("twin_precision", "fp32")
+    p_meas = measured_rate(snn)
+    rows = []
+    for hw in hardware:
+        e = {}
+        for p in (0.0, 1.0):
+            rp = apply_rates(snn, uniform_rate(p))
+            e[p] = _total_pj(_estimate(rp.profile, [hw], mode=mode, sops="rate",
+                                       precision=precision))
+        a, b = e[0.0], e[1.0] - e[0.0]
+        ann = _total_pj(_estimate(twin, [hw], mode=mode, precision=tprec))
+        snn_at = a + b * (p_meas if not math.isnan(p_meas) else 0.0)
+        star, reason = math.nan, ""
+        if b <= 0:
+            reason = "the SNN's energy does not grow with its rate (no spike-driven work)"
+        else:
+            star = (ann - a) / b
+            if star < 0:
+                reason = "the SNN costs more than its twin even at rate 0"
+                star = math.nan
+            elif star > 1:
+                reason = "the SNN costs less than its twin even at rate 1"
+                star = math.nan
+        name = hw if isinstance(hw, str) else hw.name
+        rows.append({"hw": name, "mode": mode, "twin_bits": bits, "twin_precision": tprec,
+                     "measured_rate": p_meas, "break_even_rate": star, "snn_pj": snn_at,
+                     "ann_pj": ann, "ann_over_snn": ann / snn_at if snn_at > 0 else math.nan,
+                     "reason": reason})
+    return pd.DataFrame(rows, columns=BREAK_EVEN_COLUMNS)
+
+
+def estimate(profile: Profile, hardware: Any, mode: str = "paper", *,
+             vs_ann: Profile | None = None, **options: Any) -> EnergyReport:
+    """:func:`energymodel.pricing.energy.estimate`, and with ``vs_ann`` (an ANN twin's
+    profile, :func:`energymodel.ann_twin`) also ``rep.break_even`` (:func:`break_even`, at the
+    report's chips, convention and precision)."""
+    rep = _estimate(profile, hardware, mode, **options)
+    if vs_ann is not None:
+        rep.break_even = break_even(profile, vs_ann, rep.hardware, mode,
+                                    precision=options.get("precision", "fp32"))
+    return rep
