@@ -107,10 +107,11 @@ EXPECTED = [
     "README.md",
     *(f"{s}.{e}" for s in ("fig1_attention_by_hardware", "fig2_layer_breakdown",
                            "fig3_firing_rates", "fig4_attention_vs_tokens",
-                           "fig5_reference_models", "fig6_hardware_cost", "fig7_validation")
+                           "fig5_reference_models", "fig6_hardware_cost", "fig7_validation",
+                           "fig8_vs_ann")
       for e in ("png", "pdf")),
     *(f"{s}.{e}" for s in ("attention_compare", "attention_vs_tokens", "reference_models",
-                           "hardware_cost", "published_rates", "validation")
+                           "hardware_cost", "published_rates", "validation", "vs_ann")
       for e in ("csv", "md", "tex", "json")),
     "layers.csv", "layers.json", "layers_totals.tex", "firing_rates.csv",
     "attention_compare_paper.md", "attention_compare_paper.tex",

@@ -162,7 +162,7 @@ def _latex_headers(text: str) -> list[list[str]]:
 def test_latex_tables_fit_a_page_without_tex(quick_reports):
     out, _ = quick_reports
     texs = sorted(out.glob("*.tex"))
-    assert len(texs) == 8  # with hardware_cost.tex, published_rates.tex and validation.tex
+    assert len(texs) == 9  # with hardware_cost, published_rates, validation and vs_ann
     for p in texs:
         text = p.read_text()
         cols = _tables.latex_tabular_columns(text)
@@ -205,7 +205,7 @@ def test_figures_labels_and_no_titles(quick_reports):
     _, figs = quick_reports
     assert set(figs) == {"fig1_attention_by_hardware", "fig2_layer_breakdown",
                          "fig3_firing_rates", "fig4_attention_vs_tokens", "fig5_reference_models",
-                         "fig6_hardware_cost", "fig7_validation"}
+                         "fig6_hardware_cost", "fig7_validation", "fig8_vs_ann"}
     labels = {h: em.load_hardware(h).label for h in em.list_hardware()}
     for stem, f in figs.items():
         assert f["suptitle"] == "", stem

@@ -28,7 +28,8 @@ __all__ = ["BREAK_EVEN_COLUMNS", "break_even", "estimate"]
 
 #: columns of ``EnergyReport.break_even`` (energies pJ per sample)
 BREAK_EVEN_COLUMNS = ["hw", "mode", "twin_bits", "twin_precision", "measured_rate",
-                      "break_even_rate", "snn_pj", "ann_pj", "ann_over_snn", "reason"]
+                      "break_even_rate", "snn_pj", "ann_pj", "ann_over_snn", "reason",
+                      "snn_rate0_pj", "snn_rate1_pj"]
 
 
 def _total_pj(rep: EnergyReport) -> float:
@@ -39,7 +40,8 @@ def break_even(snn: Profile, twin: Profile, hardware: "Sequence[str | HardwarePr
                mode: str = "paper", precision: str = "fp32") -> pd.DataFrame:
     """Per chip: the twin's energy, the SNN's at its measured rate, and the break-even rate p*
     (:data:`BREAK_EVEN_COLUMNS`; ``break_even_rate`` NaN, with a ``reason``, where the SNN costs
-    more even at rate 0 or less even at rate 1). Energies are pJ per sample."""
+    more even at rate 0 or less even at rate 1). Energies are pJ per sample; ``snn_rate0_pj`` /
+    ``snn_rate1_pj``: the SNN at input rate 0 and 1 (its energy line)."""
     bits = twin.model_info.get("twin_bits")
     tprec = twin.model_info.get("twin_precision", "fp32")
     p_meas = measured_rate(snn)
@@ -68,7 +70,7 @@ def break_even(snn: Profile, twin: Profile, hardware: "Sequence[str | HardwarePr
         rows.append({"hw": name, "mode": mode, "twin_bits": bits, "twin_precision": tprec,
                      "measured_rate": p_meas, "break_even_rate": star, "snn_pj": snn_at,
                      "ann_pj": ann, "ann_over_snn": ann / snn_at if snn_at > 0 else math.nan,
-                     "reason": reason})
+                     "reason": reason, "snn_rate0_pj": e[0.0], "snn_rate1_pj": e[1.0]})
     return pd.DataFrame(rows, columns=BREAK_EVEN_COLUMNS)
 
 

@@ -244,7 +244,8 @@ class EnergyReport:
             if notes:
                 text += "\n" + "".join(f"- {h}: {n}\n" for h, n in notes)
         if self.break_even is not None and len(self.break_even):
-            be, bu = _tables.human_frame(self.break_even.drop(columns=["mode"]), {
+            be, bu = _tables.human_frame(self.break_even.drop(
+                columns=["mode", "snn_rate0_pj", "snn_rate1_pj"]), {
                 "hw": "Hardware", "twin_bits": "Twin bits", "twin_precision": "Twin precision",
                 "measured_rate": "Measured rate", "break_even_rate": "Break-even rate",
                 "ann_over_snn": "Twin / SNN"})

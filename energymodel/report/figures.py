@@ -26,6 +26,7 @@ from ..common.files import write_bytes_atomic  # noqa: E402
 __all__ = [
     "OKABE_ITO",
     "plot_validation",
+    "plot_vs_ann",
     "save_figure",
     "plot_attention_by_hardware",
     "plot_layer_breakdown",
@@ -65,7 +66,8 @@ def figure_summary(fig: "plt.Figure") -> dict:
             "xticks": [t.get_text() for t in ax.get_xticklabels()],
             "yscale": ax.get_yscale(),
             "legend": [t.get_text() for t in leg.get_texts()] if leg else [],
-            "lines": [(ln.get_label(), ln.get_xdata().tolist(), ln.get_ydata().tolist())
+            "lines": [(ln.get_label(), np.asarray(ln.get_xdata(), dtype=float).tolist(),
+                   np.asarray(ln.get_ydata(), dtype=float).tolist())
                       for ln in ax.get_lines()],
         })
     return {"suptitle": fig._suptitle.get_text() if fig._suptitle else "",
@@ -423,5 +425,41 @@ def plot_validation(table: pd.DataFrame, stem: str | os.PathLike,
                 Line2D([], [], ls="", marker="o", color="black", mfc="white",
                        label="fitted (hollow)")]
     ax.legend(handles=handles, fontsize=7, loc="upper left", frameon=False, ncol=2)
+    fig.tight_layout()
+    return save_figure(fig, stem)
+
+
+def plot_vs_ann(be: pd.DataFrame, stem: str | os.PathLike, model: str = "",
+                labels: dict[str, str] | None = None) -> list[Path]:
+    """Figure 8: energy per sample against the uniform input firing rate of the spike-driven
+    layers, per chip: the SNN (a line: its energy is affine in the rate) and its ANN twin
+    (dashed, flat), the measured rate (grey) and the break-even rate p* (a dot) marked; log
+    energy axis. ``be``: :attr:`EnergyReport.break_even`."""
+    from ..common.formatting import pick_energy_unit  # noqa: PLC0415
+
+    allv = np.concatenate([be["snn_rate0_pj"], be["snn_rate1_pj"], be["ann_pj"]]).astype(float)
+    unit, per = pick_energy_unit(allv)
+    fig, ax = plt.subplots(figsize=(7.0, 4.2))
+    p = np.linspace(0, 1, 101)
+    for i, r in enumerate(be.itertuples(index=False)):
+        col = SERIES[i % 8]
+        e = (r.snn_rate0_pj + p * (r.snn_rate1_pj - r.snn_rate0_pj)) / per
+        name = (labels or {}).get(r.hw, r.hw)
+        ax.plot(p, e, color=col, lw=1.6, label=f"{name}: SNN")
+        ax.axhline(r.ann_pj / per, color=col, lw=1.2, ls="--",
+                   label=f"{name}: ANN twin ({r.twin_bits}-bit, {r.twin_precision})")
+        if r.break_even_rate == r.break_even_rate:
+            ax.plot([r.break_even_rate], [r.ann_pj / per], "o", color=col, ms=5)
+    m = float(be["measured_rate"].iloc[0])
+    if m == m:
+        ax.axvline(m, color="0.5", lw=0.8, ls=":")
+        ax.annotate("measured", (m, ax.get_ylim()[0]), rotation=90, fontsize=7, color="0.4",
+                    xytext=(3, 3), textcoords="offset points", va="bottom")
+    ax.set_yscale("log")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("input firing rate of the spike-driven layers (uniform)", fontsize=8)
+    ax.set_ylabel(f"energy per sample ({unit}, log scale)", fontsize=8)
+    ax.grid(alpha=0.3, which="both", lw=0.3)
+    ax.legend(fontsize=6.5, frameon=False, ncol=2, loc="lower right")
     fig.tight_layout()
     return save_figure(fig, stem)
