@@ -144,25 +144,6 @@ def test_acs_and_sops_are_two_names_for_two_totals():
 
 
 def test_script_submodules_are_refused_in_one_line_by_api_and_cli(tmp_path, monkeypatch):
-    class Block(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(4, 4)
-
-        def forward(self, x):
-            return torch.relu(self.fc(x))
-
-    class Eager(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.block = torch.jit.script(Block())
-            self.head = nn.Linear(4, 2)
-
-        def forward(self, x):
-            return self.head(self.block(x))
-
-    with pytest.raises(UserError, match=r"TorchScript part\(s\) block .*PYTORCH_JIT=0"):
-        em.profile(Eager(), torch.rand(2, 4))
     _write_module(tmp_path, "jitmod", '''
         import torch, torch.nn as nn
         class Block(nn.Module):
@@ -182,6 +163,12 @@ def test_script_submodules_are_refused_in_one_line_by_api_and_cli(tmp_path, monk
         def make():
             return Eager()
     ''')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("jitmod", None)
+    import jitmod
+
+    with pytest.raises(UserError, match=r"TorchScript part\(s\) block .*PYTORCH_JIT=0"):
+        em.profile(jitmod.make(), torch.rand(2, 4))
     cmd = [sys.executable, "-m", "energymodel", "profile", "jitmod:make", "--hw", "cmos45nm"]
     env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
