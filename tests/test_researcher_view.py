@@ -100,3 +100,28 @@ def test_hypothetical_saformer_sizes_are_said_so_in_the_output():
 
     assert "saformer-8-512: hypothetical" in _hypothetical_note(["sdt-8-512", "saformer-8-512"])
     assert _hypothetical_note(["sdt-8-512"]) == ""
+
+
+def test_sasa_aggregation_global_or_down_sampled_counts_by_hand():
+    """pool:r sums Q*K over windows of r tokens: N / r column sums per head and channel, each
+    read back by its r tokens; global (r = N) equals the default."""
+    import torch
+
+    from energymodel.attention import SpikeAggregatedSelfAttention as SASA
+
+    torch.manual_seed(0)
+    x = (torch.rand(2, 1, 8, 16) < 0.5).float()       # T=2, B=1, N=8, D=16
+    g = SASA(16, heads=2).eval()
+    p = SASA(16, heads=2, aggregation="pool:4").eval()
+    p.load_state_dict(g.state_dict())
+    full = SASA(16, heads=2, aggregation="pool:8").eval()
+    full.load_state_dict(g.state_dict())
+    with torch.no_grad():
+        assert torch.equal(g(x), full(x))           # one window of all 8 tokens = global
+    pg, pp = em.profile(g, x, batch_dim=1), em.profile(p, x, batch_dim=1)
+    neu = lambda pr: float(pr.layers.set_index("site").loc["attn_lif:lif#0", "neuron_updates"])  # noqa: E731
+    assert neu(pg) == 2 * 2 * 1 * 8 and neu(pp) == 2 * 2 * 2 * 8   # T x H x (N / r) x d
+    with pytest.raises(ValueError, match="pool:r"):
+        SASA(16, heads=2, aggregation="mean")
+    with pytest.raises(ValueError, match="divisible by 3"):
+        SASA(16, heads=2, aggregation="pool:3")(x)

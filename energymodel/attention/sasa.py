@@ -35,6 +35,10 @@ class SpikeAggregatedSelfAttention(nn.Module):
     Args:
         dim, heads: D and H. attn_threshold: threshold of ``attn_lif`` on the column sums (0.5,
             as SDSA's; our choice). tau: of every neuron. qkv_bias: biases on Q, K linears.
+        aggregation: AG(.) over tokens: ``"global"`` (one sum over all N tokens, our reading)
+            or ``"pool:r"`` (sums over windows of r tokens, N / r aggregates, each broadcast
+            back to its r tokens: the *down-sampled* aggregation a secondary summary of the
+            paper describes). The paper's body, once known, says which.
 
     Input ``[T, B, N, D]`` spikes, output ``[T, B, N, D]`` analog (membrane contribution).
     """
@@ -46,10 +50,13 @@ class SpikeAggregatedSelfAttention(nn.Module):
         qkv_bias: bool = False,
         attn_threshold: float = 0.5,
         tau: float = 2.0,
+        aggregation: str = "global",
     ) -> None:
         super().__init__()
         check_dims(dim, heads)
         self.dim, self.heads = dim, heads
+        self.pool = _parse_aggregation(aggregation)
+        self.aggregation = aggregation
         add_spiking_projections(self, ("q", "k"), dim, qkv_bias, tau)  # our reading: no value projection
         self.attn_lif = LIF(tau=tau, v_threshold=attn_threshold)
         self.proj_linear = nn.Linear(dim, dim)
@@ -59,7 +66,24 @@ class SpikeAggregatedSelfAttention(nn.Module):
         q = spiking_projection(self, "q", x, self.heads)
         k = spiking_projection(self, "k", x, self.heads)
         qk = q * k  # mask (our reading)
-        a = qk.sum(dim=-2, keepdim=True)  # aggregate over tokens: [T, B, H, 1, d]
-        a = self.attn_lif(a)
+        if self.pool is None:
+            a = qk.sum(dim=-2, keepdim=True)  # aggregate over tokens: [T, B, H, 1, d]
+            a = self.attn_lif(a)
+        else:  # down-sampled: sums over windows of r tokens, [T, B, H, N / r, d]
+            n = qk.shape[-2]
+            if n % self.pool:
+                raise ValueError(f"SASA aggregation pool:{self.pool} needs a token count "
+                                 f"divisible by {self.pool}, got N = {n}")
+            a = qk.unflatten(-2, (n // self.pool, self.pool)).sum(dim=-2)
+            a = self.attn_lif(a).repeat_interleave(self.pool, dim=-2)
         out = a * k  # mask: the key carries the tokens (our reading)
         return linear_bn(merge_heads(out), self.proj_linear, self.proj_bn)
+
+
+def _parse_aggregation(spec: str) -> int | None:
+    """``"global"`` -> None; ``"pool:r"`` -> r (an integer >= 1)."""
+    if spec == "global":
+        return None
+    if isinstance(spec, str) and spec.startswith("pool:") and spec[5:].isdigit() and int(spec[5:]) >= 1:
+        return int(spec[5:])
+    raise ValueError(f"SASA aggregation must be 'global' or 'pool:r' (r >= 1), got {spec!r}")
