@@ -227,3 +227,24 @@ def test_outer_profiler_does_not_count_another_threads_work():
 def test_result_of_a_profiler_that_never_ran_raises():
     with pytest.raises(RuntimeError, match="never ran"):
         em.Profiler(_Net()).result()
+
+
+def test_a_neuron_created_during_the_forward_is_named():
+    class Lazy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            if not hasattr(self, "lif"):
+                self.lif = em.LIF()         # created on the first call, under the profiler
+            return self.lif(self.fc(x))
+
+    net = Lazy()
+    d = em.profile(net, torch.rand(2, 1, 4), batch_dim=1).diagnostics()
+    w = d[d["check"] == "late_neuron"]
+    assert len(w) == 1 and "'lif' was created during the profiled forward" in w["message"].iloc[0]
+    # created before profiling (a second session): hooked and counted, no warning
+    prof = em.profile(net, torch.rand(2, 1, 4), batch_dim=1)
+    assert "late_neuron" not in set(prof.diagnostics()["check"])
+    assert float(prof.totals()["neuron_updates"]) == 2 * 4

@@ -21,6 +21,7 @@ unrecognised_neuron   threshold-like ops (``gt``, ``ge``, ``lt``, ``le``, ``heav
                       a module outside every recognised neuron (named: register it)
 no_neuron             the model holds no recognised neuron at all (one line)
 timesteps_disagree    neuron sites ran different numbers of steps per call (named)
+late_neuron           a neuron module created during the profiled forward (not hooked: named)
 weight_only           (a note, not a warning) an op without a rule ran on weights, buffers or
                       constants only (a ``sqrt`` of a parameter): listed apart
 ====================  =========================================================================
@@ -146,6 +147,10 @@ def diagnose(profile: Profile) -> pd.DataFrame:
                  f"ran {r.timesteps:g} steps per call where the other neuron sites ran "
                  f"{usual:g} (a neuron run over T x B instead of T leaks state between samples; "
                  "check its input layout)")
+    for name in info.get("late_neurons", []):
+        warn("late_neuron", name, f"neuron module '{name}' was created during the profiled "
+             "forward, after the profiler attached its hooks: its spikes and updates are not "
+             "counted (its ops ran op by op); create it in __init__")
     ran = set(lay.loc[lay["kind"] == "neuron", "layer"])
     for name in info.get("neurons", []):
         if name not in ran:

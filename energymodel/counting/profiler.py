@@ -383,6 +383,7 @@ class Profiler:
     def _install_hooks(self) -> None:
         root = self.model
         inside_neuron = self._inside_neuron
+        self._hooked = {id(m) for m in root.modules()}
         for name, m in root.named_modules():
             adapter = None if m in inside_neuron else find_adapter(m)
             if adapter is not None:
@@ -889,7 +890,12 @@ class Profiler:
             for i, s in enumerate(sites)
         ]
         snaps = list(self._batch_snaps) if self.keep_batch_rates else []
+        # neuron modules the model created after the hooks went on (inside a forward): their
+        # arithmetic ran uncounted as a neuron; the diagnostics name them
+        late = [n for n, m in self.model.named_modules()
+                if id(m) not in getattr(self, "_hooked", set()) and find_adapter(m) is not None]
         info = dict(self._model_info, root_calls=self._root_calls, timesteps=self.timesteps,
+                    late_neurons=late,
                     integer_spikes=self.options.integer_spikes,
                     layer_edges=[f"{a}{EDGE_SEP}{b}" for a, b in sorted(self._edges)],
                     threshold_ops=[f"{m}{EDGE_SEP}{op}{EDGE_SEP}{n}"
