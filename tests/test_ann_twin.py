@@ -165,3 +165,15 @@ def test_cli_vs_ann_prints_twin_and_break_even():
     assert flat.count("twin ") >= 2 and ("breaks even at input rate" in flat or "even at rate" in flat)
     bad = CliRunner().invoke(app, ["profile", "sdt-1-64-tiny", "--ann-bits", "nine"])
     assert bad.exit_code == 2 and "--ann-bits must be" in bad.stderr
+
+
+def test_full_mode_gives_no_break_even_rate_rather_than_a_wrong_one():
+    torch.manual_seed(0)
+    snn = _ConvSNN()
+    x = torch.rand(2, 3, 16, 16)
+    prof = em.profile(snn, x, batch_dim=0)
+    twin = em.ann_twin(snn, x, batch_dim=0)
+    be = em.estimate(prof, "cmos45nm", "full", vs_ann=twin).break_even.iloc[0]
+    assert be["break_even_rate"] != be["break_even_rate"] and "use paper" in be["reason"]
+    assert be["snn_pj"] == pytest.approx(
+        float(em.estimate(prof, "cmos45nm", "full").totals["total_pj"].iloc[0]))

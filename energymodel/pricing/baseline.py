@@ -9,6 +9,10 @@ literature's rate convention: :func:`energymodel.pricing.audit.apply_rates`):
 priced at its own precision (a k-bit twin at the narrowest cited integer arithmetic that holds
 it: int8 for k <= 8), with the same convention (``paper`` or ``full``) and chip; a chip without
 multipliers prices the twin's MACs on its declared host, and the report's notes say so.
+
+The break-even rate is given in the ``paper`` convention only: the rate convention re-prices the
+synaptic operations, and ``full``'s memory and routing terms would keep their measured events;
+in ``full`` both sides are priced as measured and ``break_even_rate`` is empty, with the reason.
 """
 
 from __future__ import annotations
@@ -47,13 +51,28 @@ def break_even(snn: Profile, twin: Profile, hardware: "Sequence[str | HardwarePr
     p_meas = measured_rate(snn)
     rows = []
     for hw in hardware:
+        name = hw if isinstance(hw, str) else hw.name
+        ann = _total_pj(_estimate(twin, [hw], mode=mode, precision=tprec))
+        if mode != "paper":
+            # the rate convention rescales the synaptic ops only; full mode's memory and routing
+            # terms keep their measured events, so its energy at another rate is not known:
+            # both sides as measured, and no p* rather than a wrong one
+            snn_meas = _total_pj(_estimate(snn, [hw], mode=mode, precision=precision))
+            rows.append({"hw": name, "mode": mode, "twin_bits": bits, "twin_precision": tprec,
+                         "measured_rate": p_meas, "break_even_rate": math.nan,
+                         "snn_pj": snn_meas, "ann_pj": ann,
+                         "ann_over_snn": ann / snn_meas if snn_meas > 0 else math.nan,
+                         "reason": f"no break-even rate in the {mode} convention: its memory "
+                                   "and routing terms are not re-priced at other rates (use "
+                                   "paper); both energies as measured",
+                         "snn_rate0_pj": math.nan, "snn_rate1_pj": math.nan})
+            continue
         e = {}
         for p in (0.0, 1.0):
             rp = apply_rates(snn, uniform_rate(p))
             e[p] = _total_pj(_estimate(rp.profile, [hw], mode=mode, sops="rate",
                                        precision=precision))
         a, b = e[0.0], e[1.0] - e[0.0]
-        ann = _total_pj(_estimate(twin, [hw], mode=mode, precision=tprec))
         snn_at = a + b * (p_meas if not math.isnan(p_meas) else 0.0)
         star, reason = math.nan, ""
         if b <= 0:
@@ -66,7 +85,6 @@ def break_even(snn: Profile, twin: Profile, hardware: "Sequence[str | HardwarePr
             elif star > 1:
                 reason = "the SNN costs less than its twin even at rate 1"
                 star = math.nan
-        name = hw if isinstance(hw, str) else hw.name
         rows.append({"hw": name, "mode": mode, "twin_bits": bits, "twin_precision": tprec,
                      "measured_rate": p_meas, "break_even_rate": star, "snn_pj": snn_at,
                      "ann_pj": ann, "ann_over_snn": ann / snn_at if snn_at > 0 else math.nan,
