@@ -177,3 +177,22 @@ def test_full_mode_gives_no_break_even_rate_rather_than_a_wrong_one():
     assert be["break_even_rate"] != be["break_even_rate"] and "use paper" in be["reason"]
     assert be["snn_pj"] == pytest.approx(
         float(em.estimate(prof, "cmos45nm", "full").totals["total_pj"].iloc[0]))
+
+
+def test_break_even_travels_in_csv_json_and_markdown(tmp_path):
+    import json
+
+    import pandas as pd
+
+    torch.manual_seed(0)
+    snn = _ConvSNN()
+    x = torch.rand(2, 3, 16, 16)
+    rep = em.estimate(em.profile(snn, x, batch_dim=0), ["cmos45nm", "loihi"],
+                      vs_ann=em.ann_twin(snn, x, batch_dim=0))
+    rep.to_csv(tmp_path / "r.csv")
+    rows = pd.read_csv(tmp_path / "r.csv")
+    be = rows[rows["kind"] == "break_even"]
+    assert list(be["hardware"]) == ["cmos45nm", "loihi"]
+    assert be["ann_pj"].tolist() == pytest.approx(rep.break_even["ann_pj"].tolist())
+    assert len(json.loads(rep.to_json())["break_even"]) == 2
+    assert "Against the ANN twin" in rep.to_markdown()

@@ -274,14 +274,32 @@ class EnergyReport:
 
     def to_csv(self, path: str | os.PathLike, table: str = "layers") -> None:
         """Write ``layers`` (default) or ``totals`` as CSV, atomically. ``layers`` ends with one
-        row per op without a count rule (kind ``no_rule``, energies empty: not counted)."""
+        row per op without a count rule (kind ``no_rule``, energies empty: not counted) and,
+        with an ANN twin, one row per chip of kind ``break_even``."""
         if table not in ("layers", "totals"):
             raise ValueError(f"table must be 'layers' or 'totals', got {table!r}")
         df = getattr(self, table)
         files = {h.name: getattr(h, "origin", h.path) for h in self.hardware}
         if files:  # the file each chip came from, one column at the end
             df = df.assign(hardware_file=df["hardware"].map(files))
-        _tables.write(path, _tables.to_csv_text(self._csv_not_counted(df) if table == "layers" else df))
+        if table == "layers":
+            df = self._csv_break_even(self._csv_not_counted(df))
+        _tables.write(path, _tables.to_csv_text(df))
+
+    def _csv_break_even(self, df: pd.DataFrame) -> pd.DataFrame:
+        """``df`` plus one row per chip of :attr:`break_even` (kind ``break_even``: ``total_pj``
+        the SNN's energy, and the columns ``ann_pj``, ``measured_rate``, ``break_even_rate``,
+        ``twin_bits``, ``twin_precision``, ``break_even_reason``, empty on the other rows)."""
+        if self.break_even is None or not len(self.break_even):
+            return df
+        be = self.break_even
+        extra = pd.DataFrame({
+            "hardware": be["hw"], "site": "(vs ANN twin)", "kind": "break_even",
+            "total_pj": be["snn_pj"], "ann_pj": be["ann_pj"],
+            "measured_rate": be["measured_rate"], "break_even_rate": be["break_even_rate"],
+            "twin_bits": be["twin_bits"], "twin_precision": be["twin_precision"],
+            "break_even_reason": be["reason"]})
+        return pd.concat([df, extra], ignore_index=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {
