@@ -248,3 +248,9 @@ def test_a_neuron_created_during_the_forward_is_named():
     prof = em.profile(net, torch.rand(2, 1, 4), batch_dim=1)
     assert "late_neuron" not in set(prof.diagnostics()["check"])
     assert float(prof.totals()["neuron_updates"]) == 2 * 4
+
+
+def test_data_parallel_is_refused_not_undercounted():
+    net = nn.DataParallel(_Net())
+    with pytest.raises(UserError, match="DataParallel runs its replicas in worker threads"):
+        em.profile(net, torch.rand(2, 1, 16))

@@ -22,6 +22,7 @@ from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatc
 from torch.utils.weak import WeakTensorKeyDictionary
 
 from ..common.checks import check_not_scripted
+from ..common.errors import UserError
 from .columns import COUNT_COLUMNS, ID_COLUMNS, STATIC_COLUMNS
 from .neurons import NeuronAdapter, find_adapter
 from .operands import F64, HOST_DEVICES, CountOptions, exact_sum, exact_sum_dims
@@ -338,6 +339,11 @@ class Profiler:
         if self._active:
             raise RuntimeError("Profiler is already active")
         check_not_scripted(self.model, f"Profiler({type(self.model).__name__})")
+        if any(isinstance(m, nn.DataParallel) for m in self.model.modules()):
+            raise UserError(f"Profiler({type(self.model).__name__}): nn.DataParallel runs its "
+                            "replicas in worker threads, which a profiler (bound to its thread) "
+                            "does not see: profile model.module, or use DistributedDataParallel "
+                            "(one process per device: supported, counts all-reduced)")
         self._clear()
         # bound to this thread: the hooks ignore calls from any other (the dispatch mode is
         # per thread already), so two threads profiling one model never mix their counts
