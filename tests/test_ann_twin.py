@@ -167,16 +167,28 @@ def test_cli_vs_ann_prints_twin_and_break_even():
     assert bad.exit_code == 2 and "--ann-bits must be" in bad.stderr
 
 
-def test_full_mode_gives_no_break_even_rate_rather_than_a_wrong_one():
+def test_full_mode_break_even_is_affine_and_consistent_with_the_measured_profile():
+    """In full, the rate re-prices the synaptic ops and their memory events: at every site's
+    own measured rate the rated profile costs exactly what the measured one does, and the
+    SNN's energy line through rates 0 and 1 passes through it."""
+    import re
+
+    from energymodel.pricing.audit import RateRule, apply_rates
+
     torch.manual_seed(0)
     snn = _ConvSNN()
     x = torch.rand(2, 3, 16, 16)
     prof = em.profile(snn, x, batch_dim=0)
-    twin = em.ann_twin(snn, x, batch_dim=0)
-    be = em.estimate(prof, "cmos45nm", "full", vs_ann=twin).break_even.iloc[0]
-    assert be["break_even_rate"] != be["break_even_rate"] and "use paper" in be["reason"]
-    assert be["snn_pj"] == pytest.approx(
-        float(em.estimate(prof, "cmos45nm", "full").totals["total_pj"].iloc[0]))
+    tab = apply_rates(prof, [RateRule(re.compile(".*"), 0.0)]).rates
+    own = [RateRule(re.compile(re.escape(s)), float(m)) for s, m in zip(tab.site, tab.measured_rate)]
+    full = lambda p: float(em.estimate(p, "cmos45nm", "full", sops="rate").totals["total_pj"].iloc[0])  # noqa: E731
+    assert full(apply_rates(prof, own).profile) == pytest.approx(full(prof), rel=1e-12)
+    e0 = full(apply_rates(prof, [RateRule(re.compile(".*"), 0.0)]).profile)
+    e1 = full(apply_rates(prof, [RateRule(re.compile(".*"), 1.0)]).profile)
+    eh = full(apply_rates(prof, [RateRule(re.compile(".*"), 0.5)]).profile)
+    assert eh == pytest.approx((e0 + e1) / 2, rel=1e-9) and e1 > e0   # affine, growing
+    be = em.estimate(prof, "cmos45nm", "full", vs_ann=em.ann_twin(snn, x, batch_dim=0)).break_even.iloc[0]
+    assert be["snn_rate0_pj"] == pytest.approx(e0) and be["snn_rate1_pj"] == pytest.approx(e1)
 
 
 def test_break_even_travels_in_csv_json_and_markdown(tmp_path):
@@ -196,3 +208,18 @@ def test_break_even_travels_in_csv_json_and_markdown(tmp_path):
     assert be["ann_pj"].tolist() == pytest.approx(rep.break_even["ann_pj"].tolist())
     assert len(json.loads(rep.to_json())["break_even"]) == 2
     assert "Against the ANN twin" in rep.to_markdown()
+
+
+def test_yan_setting_gives_a_break_even_rate_of_their_order():
+    """Yan et al. (arXiv 2409.08290): T = 5 against the 3-bit twin, data movement counted, find
+    an SNN must fire below about 5.7 % to win. Here: sdt-2-512-cifar, full convention (memory
+    counted on both sides) on 45 nm CMOS, SNN at fp32, twin at int8: p* of the same order
+    (8.3 % with these random weights). Differences: their networks, weight precisions and
+    memory hierarchy are theirs, ours is Lemaire's SRAM-by-size model."""
+    from energymodel.workflow import profile_model_spec
+
+    run = profile_model_spec("sdt-2-512-cifar", ["cmos45nm"], timesteps=5, mode="full",
+                             vs_ann=True)
+    be = run.report.break_even.iloc[0]
+    assert be["twin_bits"] == 3 and be["twin_precision"] == "int8"
+    assert 0.057 / 10 < be["break_even_rate"] < 0.057 * 10

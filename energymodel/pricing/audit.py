@@ -215,7 +215,9 @@ def encoder_site(profile: Profile) -> str | None:
 def apply_rates(profile: Profile, rules: Sequence[RateRule], *, encoder: str = "all",
                 timesteps: int | None = None) -> RatedProfile:
     """The profile with every spike-driven synaptic / attention site at the rate of the first
-    rule that matches it (unmatched sites keep their measured rate). ``encoder="once"`` also
+    rule that matches it (unmatched sites keep their measured rate): its input non-zeros, ACs
+    and rate-estimated SOPs, and the ``full`` convention's event counts (weight, membrane and
+    spike reads and writes, in proportion to the input events). ``encoder="once"`` also
     divides the MACs of the encoder (:func:`encoder_site`) by T (``timesteps``, default the
     profile's): it ran on all T copies of the input, the convention charges it once."""
     if encoder not in ENCODER:
@@ -240,6 +242,17 @@ def apply_rates(profile: Profile, rules: Sequence[RateRule], *, encoder: str = "
         else:
             used.add(k)
             rate, row = rules[k].rate, rules[k].row
+            # the event counts of the full convention follow the input events: weight reads and
+            # membrane reads / writes one per synaptic event (rate x dense ops), spike reads one
+            # per input spike (rate x input elements), as the profiler books them (Lemaire)
+            for col, base in (("weight_reads", dense_i), ("state_reads", dense_i),
+                              ("state_writes", dense_i), ("spike_reads", float(raw.at[i, "in_elems"]))):
+                if col in raw:
+                    old = float(raw.at[i, col])
+                    meas = float(raw.at[i, "in_nnz"]) / base if col == "spike_reads" and base > 0 \
+                        else measured
+                    raw.at[i, col] = (old * rate / meas if meas and meas > 0 and old > 0
+                                      else rate * base if old > 0 or meas == 0 else 0.0)
             raw.at[i, "in_nnz"] = rate * raw.at[i, "in_elems"]
             raw.at[i, "acs"] = rate * dense[i]
             raw.at[i, "acs_rate"] = rate * dense[i]

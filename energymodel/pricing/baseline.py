@@ -10,9 +10,11 @@ priced at its own precision (a k-bit twin at the narrowest cited integer arithme
 it: int8 for k <= 8), with the same convention (``paper`` or ``full``) and chip; a chip without
 multipliers prices the twin's MACs on its declared host, and the report's notes say so.
 
-The break-even rate is given in the ``paper`` convention only: the rate convention re-prices the
-synaptic operations, and ``full``'s memory and routing terms would keep their measured events;
-in ``full`` both sides are priced as measured and ``break_even_rate`` is empty, with the reason.
+In ``full``, the rate re-prices the synaptic operations and the memory events that follow them
+(weight, membrane and input-spike reads and writes, in proportion to the input events:
+:func:`~energymodel.pricing.audit.apply_rates`); the neurons' own updates and output spikes
+(their routing) stay as measured, so p* is the input rate at which the synaptic side makes up
+the difference.
 """
 
 from __future__ import annotations
@@ -53,20 +55,6 @@ def break_even(snn: Profile, twin: Profile, hardware: "Sequence[str | HardwarePr
     for hw in hardware:
         name = hw if isinstance(hw, str) else hw.name
         ann = _total_pj(_estimate(twin, [hw], mode=mode, precision=tprec))
-        if mode != "paper":
-            # the rate convention rescales the synaptic ops only; full mode's memory and routing
-            # terms keep their measured events, so its energy at another rate is not known:
-            # both sides as measured, and no p* rather than a wrong one
-            snn_meas = _total_pj(_estimate(snn, [hw], mode=mode, precision=precision))
-            rows.append({"hw": name, "mode": mode, "twin_bits": bits, "twin_precision": tprec,
-                         "measured_rate": p_meas, "break_even_rate": math.nan,
-                         "snn_pj": snn_meas, "ann_pj": ann,
-                         "ann_over_snn": ann / snn_meas if snn_meas > 0 else math.nan,
-                         "reason": f"no break-even rate in the {mode} convention: its memory "
-                                   "and routing terms are not re-priced at other rates (use "
-                                   "paper); both energies as measured",
-                         "snn_rate0_pj": math.nan, "snn_rate1_pj": math.nan})
-            continue
         e = {}
         for p in (0.0, 1.0):
             rp = apply_rates(snn, uniform_rate(p))
