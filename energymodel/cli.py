@@ -153,17 +153,11 @@ def hw_validate(paths: List[Path] = typer.Argument(..., help="YAML files to chec
 
 
 def _prose(text: str, indent: str = "  ") -> None:
-    """A line of prose on stdout, wrapped at the terminal's width (``COLUMNS``), continuation
-    lines indented; tables are drawn to the width by :mod:`energymodel.report.terminal`."""
-    import textwrap  # noqa: PLC0415
+    """A line of prose on stdout, wrapped at the terminal's width (``COLUMNS``); tables are
+    drawn to the width by :mod:`energymodel.report.terminal`."""
+    from .report.terminal import wrap  # noqa: PLC0415
 
-    from .report.terminal import terminal_width  # noqa: PLC0415
-
-    width = terminal_width()
-    first = text[: len(text) - len(text.lstrip(" "))]
-    typer.echo(textwrap.fill(text.strip(), width=width, initial_indent=first,
-                             subsequent_indent=first + indent, break_on_hyphens=False,
-                             break_long_words=False))
+    typer.echo(wrap(text, indent=indent))
 
 
 def _vs_ann(flag: bool, bits: Optional[str]) -> "Any":

@@ -527,8 +527,7 @@ def profile_model_spec(
 
     settings = dict(model=spec, checkpoint=ms.checkpoint, input_shape=list(shape), input=input,
                     timesteps=seen_timesteps(prof) or ms.timesteps, batch_size=batch_size, batches=batches, mode=mode,
-                    seed=seed, calibrated_bn=bool(calibrate) and _has_bn(ms.model),
-                    calibrate_nothing=bool(calibrate) and not _has_bn(ms.model),
+                    seed=seed, **_calibration(calibrate, ms.model),
                     hardware=[h.name for h in hws], samples=prof.samples,
                     inputs=f"generator {input}, seed {seed}")
     if ms.source == "nir":
@@ -742,17 +741,19 @@ def _profile_spec_on_data(ms: ModelSpec, hws: list[HardwareProfile], data: Any,
     settings = dict(model=ms.name, checkpoint=ms.checkpoint,
                     input_shape=list(expected or src.sample_shape or ()), input="data",
                     timesteps=T or ms.timesteps, batch_size=batch_size, batches=n, mode=mode,
-                    seed=None, calibrated_bn=bool(calibrate) and _has_bn(ms.model),
-                    calibrate_nothing=bool(calibrate) and not _has_bn(ms.model),
+                    seed=None, **_calibration(calibrate, ms.model),
                     hardware=[h.name for h in hws],
                     samples=prof.samples, inputs=src.description)
     return ProfileRun(ms, prof, rep, settings)
 
 
-def _has_bn(model: Any) -> bool:
-    """Whether ``--calibrate`` has anything to set: it calibrates BatchNorm statistics only."""
-    return isinstance(model, nn.Module) and any(
+def _calibration(calibrate: bool | None, model: Any) -> dict[str, bool]:
+    """The settings that say what ``--calibrate`` did: ``calibrated_bn`` (BatchNorm statistics
+    set), ``calibrate_nothing`` (asked for, but the model has no BatchNorm to calibrate)."""
+    has_bn = isinstance(model, nn.Module) and any(
         isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    return {"calibrated_bn": bool(calibrate) and has_bn,
+            "calibrate_nothing": bool(calibrate) and not has_bn}
 
 
 def _with_caveats(run: ProfileRun) -> ProfileRun:
@@ -776,8 +777,6 @@ def _add_twin(run: ProfileRun, shape: Sequence[int], batch_size: int, input: str
     x = next(input_batches(shape, batch_size, 1, input, seed))
     bits = None if vs_ann is True else vs_ann
     T = run.settings.get("timesteps") or getattr(run.spec.model, "T", None)
-    if run.spec.source == "zoo":
-        torch.manual_seed(seed)
     twin = ann_twin(run.spec.model, x, bits, timesteps=T, batch_dim=0)
     run.settings["twin"] = {"bits": twin.model_info["twin_bits"],
                             "precision": twin.model_info["twin_precision"]}

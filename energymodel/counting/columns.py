@@ -107,3 +107,9 @@ STEP_COLUMNS: dict[str, str] = {
     "spikes_out": "spikes emitted at this step",
     "rate": "spikes_out / neuron_updates",
 }
+
+
+#: joins the parts of one entry of ``Profile.model_info``'s lists (``layer_edges``: two site keys;
+#: ``threshold_ops``, ``weight_only_ops``, ``site_weights``: a name and a number); module names
+#: hold no spaces, so the text splits back unambiguously
+EDGE_SEP = " -> "

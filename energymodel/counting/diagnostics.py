@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .columns import EDGE_SEP
+
 if TYPE_CHECKING:  # pragma: no cover  (a view of the Profile: no runtime import, no cycle)
     from .profile import Profile
 
@@ -73,8 +75,8 @@ def diagnose(profile: Profile) -> pd.DataFrame:
     empty when nothing is implausible. ``level`` is ``warning`` for every check here."""
     rows: list[dict[str, Any]] = []
 
-    def warn(check: str, site: str, message: str) -> None:
-        rows.append({"level": "warning", "site": site, "message": message, "check": check})
+    def warn(check: str, site: str, message: str, level: str = "warning") -> None:
+        rows.append({"level": level, "site": site, "message": message, "check": check})
 
     lay = profile.layers
     neu = lay[(lay["kind"] == "neuron") & (lay["neuron_updates"] > 0)]
@@ -100,13 +102,12 @@ def diagnose(profile: Profile) -> pd.DataFrame:
                "counted as one MAC per non-zero element (integer_spikes='mac')")
         parts = ", ".join(f"{r.site} ({(r.acs / total if total > 0 else 0):.0%} of SOPs)"
                           for r in ints.itertuples(index=False))
-        rows.append({"level": "note", "site": "", "check": "integer_inputs",
-                     "message": f"{len(ints)} layer(s) read integer spikes (residual sums: "
-                                f"values 0, 1, 2...): {parts}; {how}"})
+        warn("integer_inputs", "", f"{len(ints)} layer(s) read integer spikes (residual sums: "
+             f"values 0, 1, 2...): {parts}; {how}", level="note")
     info = profile.model_info
     thresholds: dict[str, list[str]] = {}
     for e in info.get("threshold_ops", []):
-        module, op, n = e.split(" -> ")
+        module, op, n = e.split(EDGE_SEP)
         thresholds.setdefault(module, []).append(f"'{op}' {n} time(s)")
     for module, ops in thresholds.items():
         warn("unrecognised_neuron", module, f"no neuron recognised in '{module}': threshold "
@@ -117,10 +118,9 @@ def diagnose(profile: Profile) -> pd.DataFrame:
              "update and no spike-driven accumulate can be told apart; if it is a spiking "
              "network, register its neuron class with em.register_neuron(cls, ...)")
     for e in info.get("weight_only_ops", []):
-        op, n = e.split(" -> ")
-        rows.append({"level": "note", "site": op, "check": "weight_only", "message":
-                     f"op '{op}' ran {n} time(s) on weights, buffers or constants only (no "
-                     "activation): not counted, and not a per-sample cost"})
+        op, n = e.split(EDGE_SEP)
+        warn("weight_only", op, f"op '{op}' ran {n} time(s) on weights, buffers or constants "
+             "only (no activation): not counted, and not a per-sample cost", level="note")
     for name, n in sorted(profile.unrecognized.items()):
         warn("no_rule", name, f"op '{name}' ran {n} time(s) and has no count rule: not counted "
              "(add one with energymodel.counting.rules.set_rule)")

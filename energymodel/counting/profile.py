@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .columns import (
+    EDGE_SEP,
     ALL_COLUMNS,
     COUNT_COLUMNS,
     ID_COLUMNS,
@@ -38,11 +39,6 @@ def _input_kind(row: pd.Series) -> str:
     if spike < calls:
         return "mixed"
     return "binary" if binary == calls else "integer"
-
-
-#: joins the two site keys of one edge in ``model_info["layer_edges"]`` (module names hold no
-#: spaces, so the text splits back unambiguously)
-EDGE_SEP = " -> "
 
 
 class Profile:

@@ -23,10 +23,10 @@ from torch.utils.weak import WeakTensorKeyDictionary
 
 from ..common.checks import check_not_scripted
 from ..common.errors import UserError
-from .columns import COUNT_COLUMNS, ID_COLUMNS, STATIC_COLUMNS
+from .columns import COUNT_COLUMNS, EDGE_SEP, ID_COLUMNS, STATIC_COLUMNS
 from .neurons import NeuronAdapter, find_adapter
 from .operands import F64, HOST_DEVICES, CountOptions, exact_sum, exact_sum_dims
-from .profile import EDGE_SEP, Profile
+from .profile import Profile
 from .rules import IGNORED_OPS, OpCount, RuleContext, rule_for
 
 #: aten ops that compare a value with a threshold (or step it): inside a recognised neuron they
@@ -297,6 +297,8 @@ class Profiler:
         self.reset = reset
         self.keep_batch_rates = keep_batch_rates
         self._active = False
+        self._ran = False                # result() needs a run
+        self._hooked: set[int] = set()   # modules that had hooks (a neuron made later did not)
         self._handles: list[Any] = []
         self._mode: _CountingMode | None = None
         self._clear()
@@ -496,9 +498,8 @@ class Profiler:
     # ----------------------------------------------------------------- one outermost call
     def _begin_call(self, is_root: bool, inputs: tuple) -> None:
         self._journal.clear()
-        self._pending_unrecognized.clear()
-        self._pending_threshold.clear()
-        self._pending_weight_only.clear()
+        for pending, _ in self._tallies():
+            pending.clear()
         self._pending_samples = self._sample_count(inputs) if is_root else 0
         if is_root:  # the model's input: what every activation derives from
             for x in _nested_tensors(inputs):
@@ -514,15 +515,10 @@ class Profiler:
         with _Bookkeeping():
             for fn, *a in journal:
                 fn(*a)
-        for k, v in self._pending_unrecognized.items():
-            self._unrecognized[k] += v
-        self._pending_unrecognized.clear()
-        for k, v in self._pending_threshold.items():
-            self._threshold[k] += v
-        self._pending_threshold.clear()
-        for k, v in self._pending_weight_only.items():
-            self._weight_only[k] += v
-        self._pending_weight_only.clear()
+        for pending, kept in self._tallies():
+            for k, v in pending.items():
+                kept[k] += v
+            pending.clear()
         self._sample_units += self._pending_samples
         self._pending_samples = 0
         if is_root:
@@ -537,9 +533,8 @@ class Profiler:
         self._synapse_depth = 0
         self._enter_mode()
         self._journal.clear()
-        self._pending_unrecognized.clear()
-        self._pending_threshold.clear()
-        self._pending_weight_only.clear()
+        for pending, _ in self._tallies():
+            pending.clear()
         self._pending_samples = 0
         ctx = getattr(self, "_ctx", None)
         if ctx is not None:
@@ -560,6 +555,14 @@ class Profiler:
             self._mode_out = False
 
     # ----------------------------------------------------------------- recording
+    def _tallies(self) -> tuple[tuple[dict, dict], ...]:
+        """(pending, kept) pairs of the per-call tallies: ops without a rule, threshold ops
+        outside every neuron, ops on weights only. A call's tallies are kept when it returns,
+        dropped when it raises."""
+        return ((self._pending_unrecognized, self._unrecognized),
+                (self._pending_threshold, self._threshold),
+                (self._pending_weight_only, self._weight_only))
+
     def _sample_count(self, inputs: tuple) -> int:
         if self.batch_dim is None:
             return 1
@@ -849,7 +852,7 @@ class Profiler:
         counts are combined (exactly: sums) into the global profile, returned on every rank.
         Raises ``RuntimeError`` on a profiler that never ran (it has no counts to give).
         """
-        if not getattr(self, "_ran", False):
+        if not self._ran:
             raise RuntimeError("Profiler.result(): this profiler never ran; use it as "
                                "'with Profiler(model) as p: model(x)', then p.result(), or "
                                "p.run(loader)")
@@ -899,7 +902,7 @@ class Profiler:
         # neuron modules the model created after the hooks went on (inside a forward): their
         # arithmetic ran uncounted as a neuron; the diagnostics name them
         late = [n for n, m in self.model.named_modules()
-                if id(m) not in getattr(self, "_hooked", set()) and find_adapter(m) is not None]
+                if id(m) not in self._hooked and find_adapter(m) is not None]
         info = dict(self._model_info, root_calls=self._root_calls, timesteps=self.timesteps,
                     late_neurons=late,
                     integer_spikes=self.options.integer_spikes,

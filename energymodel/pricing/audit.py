@@ -245,14 +245,17 @@ def apply_rates(profile: Profile, rules: Sequence[RateRule], *, encoder: str = "
             # the event counts of the full convention follow the input events: weight reads and
             # membrane reads / writes one per synaptic event (rate x dense ops), spike reads one
             # per input spike (rate x input elements), as the profiler books them (Lemaire)
-            for col, base in (("weight_reads", dense_i), ("state_reads", dense_i),
-                              ("state_writes", dense_i), ("spike_reads", float(raw.at[i, "in_elems"]))):
+            # (scaled from the measured counts; a site that saw no input has none to scale, and
+            # gets one event per dense op / input element at the new rate)
+            elems = float(raw.at[i, "in_elems"])
+            in_rate = float(raw.at[i, "in_nnz"]) / elems if elems > 0 else 0.0
+            for col, base, meas in (("weight_reads", dense_i, measured),
+                                    ("state_reads", dense_i, measured),
+                                    ("state_writes", dense_i, measured),
+                                    ("spike_reads", elems, in_rate)):
                 if col in raw:
-                    old = float(raw.at[i, col])
-                    meas = float(raw.at[i, "in_nnz"]) / base if col == "spike_reads" and base > 0 \
-                        else measured
-                    raw.at[i, col] = (old * rate / meas if meas and meas > 0 and old > 0
-                                      else rate * base if old > 0 or meas == 0 else 0.0)
+                    raw.at[i, col] = (float(raw.at[i, col]) * rate / meas if meas > 0
+                                      else rate * base)
             raw.at[i, "in_nnz"] = rate * raw.at[i, "in_elems"]
             raw.at[i, "acs"] = rate * dense[i]
             raw.at[i, "acs_rate"] = rate * dense[i]

@@ -38,8 +38,9 @@ BREAK_EVEN_COLUMNS = ["hw", "mode", "twin_bits", "twin_precision", "measured_rat
                       "snn_rate0_pj", "snn_rate1_pj"]
 
 
-def _total_pj(rep: EnergyReport) -> float:
-    return float(rep.totals["total_pj"].iloc[0])
+def _totals_pj(rep: EnergyReport) -> dict[str, float]:
+    """Each chip's total energy per sample (pJ), in the report's order."""
+    return {str(h): float(v) for h, v in zip(rep.totals["hardware"], rep.totals["total_pj"])}
 
 
 def break_even(snn: Profile, twin: Profile, hardware: "Sequence[str | HardwareProfile]",
@@ -51,22 +52,20 @@ def break_even(snn: Profile, twin: Profile, hardware: "Sequence[str | HardwarePr
     bits = twin.model_info.get("twin_bits")
     tprec = twin.model_info.get("twin_precision", "fp32")
     p_meas = measured_rate(snn)
+    # three pricings in all (not three per chip): the twin, and the SNN at rates 0 and 1
+    ann = _totals_pj(_estimate(twin, hardware, mode=mode, precision=tprec))
+    e0, e1 = (_totals_pj(_estimate(apply_rates(snn, uniform_rate(p)).profile, hardware,
+                                   mode=mode, sops="rate", precision=precision))
+              for p in (0.0, 1.0))
     rows = []
-    for hw in hardware:
-        name = hw if isinstance(hw, str) else hw.name
-        ann = _total_pj(_estimate(twin, [hw], mode=mode, precision=tprec))
-        e = {}
-        for p in (0.0, 1.0):
-            rp = apply_rates(snn, uniform_rate(p))
-            e[p] = _total_pj(_estimate(rp.profile, [hw], mode=mode, sops="rate",
-                                       precision=precision))
-        a, b = e[0.0], e[1.0] - e[0.0]
+    for name in ann:
+        a, b = e0[name], e1[name] - e0[name]
         snn_at = a + b * (p_meas if not math.isnan(p_meas) else 0.0)
         star, reason = math.nan, ""
         if b <= 0:
             reason = "the SNN's energy does not grow with its rate (no spike-driven work)"
         else:
-            star = (ann - a) / b
+            star = (ann[name] - a) / b
             if star < 0:
                 reason = "the SNN costs more than its twin even at rate 0"
                 star = math.nan
@@ -75,8 +74,9 @@ def break_even(snn: Profile, twin: Profile, hardware: "Sequence[str | HardwarePr
                 star = math.nan
         rows.append({"hw": name, "mode": mode, "twin_bits": bits, "twin_precision": tprec,
                      "measured_rate": p_meas, "break_even_rate": star, "snn_pj": snn_at,
-                     "ann_pj": ann, "ann_over_snn": ann / snn_at if snn_at > 0 else math.nan,
-                     "reason": reason, "snn_rate0_pj": e[0.0], "snn_rate1_pj": e[1.0]})
+                     "ann_pj": ann[name],
+                     "ann_over_snn": ann[name] / snn_at if snn_at > 0 else math.nan,
+                     "reason": reason, "snn_rate0_pj": e0[name], "snn_rate1_pj": e1[name]})
     return pd.DataFrame(rows, columns=BREAK_EVEN_COLUMNS)
 
 

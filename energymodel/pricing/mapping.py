@@ -8,10 +8,12 @@ which check is unavailable; ``cmos45nm`` is a technology, not a chip, and is nev
 
 The rule (deterministic; every assumption is named in ``notes`` next to the numbers)
 ------------------------------------------------------------------------------------
-Layers. Every synaptic op site with a weight (``weight_elems > 0``) is one layer, taken in
-execution order as a chain. Per sample and timestep it has ``units = out_elems / T`` output
-neurons (one compartment each: the neuron that integrates the layer's current; neurons fed
-by a residual sum are not counted separately), ``C_out = out_channels`` channels,
+Layers. Every weight tensor is one layer (``Profile.layer_of_site``: the call sites of a layer
+run once per step add up), in execution order; the layer graph the profiler traced
+(``Profile.layer_edges``) says which feeds which. Per sample and timestep a layer has
+``units = out_elems / T`` output neurons (one compartment each: the neuron that integrates the
+layer's current; neurons fed by a residual sum are not counted separately), ``C_out =
+out_channels`` channels,
 ``fan_in = weight_elems / out_channels`` synapses per unit (C_in/groups x kernel) and
 ``positions = units / C_out`` output positions (tokens, pixels). Activation x activation
 products (attention) have no fixed synapses and are not mapped on neuromorphic chips;
@@ -47,20 +49,29 @@ not fit on N chip(s)" and names the limiting resource of the layer that needs th
 None where the profile lists no capacity. ``memory_bits`` is the synaptic memory the weights
 take at the chip's weight precision (``weight_bits``; synapse headers are not counted).
 
-Latency (one sample, all T timesteps). ``depth`` = pipeline stages (one per mapped layer, plus
-combine and splitter stages).
-  tick-driven (``timing.tick``): ``(T + depth - 1) x tick``;
-  per-op times (``timing.synaptic_op`` ...): one timestep lasts as long as the busiest core's
-  work, ``sops per core x t_sop + units per core x t_neuron`` (t_neuron: active / inactive by
-  the measured firing rate), plus ``barrier_sync`` and one ``tile_hop``; per inference
-  ``(T + depth - 1)`` timesteps. Host I/O and management cores are not modelled;
-  throughput (``timing.synaptic_ops_per_second``, an accelerator without sparsity
-  acceleration): dense synapse-timestep slots / throughput, no pipeline fill.
+Depth: the most pipeline stages on any path through the layer graph (one per mapped layer,
+plus its combine and splitter stages; parallel branches side by side, a residual or
+concatenation join waits for its longest input). A profile without a graph puts the layers in
+series (an upper bound) and says so.
 
-Static energy: ``(power.static_per_chip x chips + power.static_per_core x cores) x latency``.
-It is added to the dynamic energy in ``mode="full"``; in ``mode="paper"`` (the literature's
-dynamic-only convention) ``total_pj`` stays dynamic and ``static_pj`` is shown beside it.
-``edp`` = total_pj x latency_s (pJ s). Every energy is per sample.
+Time. One timestep (a *step*):
+  tick-driven (``timing.tick``): one tick;
+  per-op times (``timing.synaptic_op`` ...): the longer of the busiest core's work,
+  ``sops per core x t_sop + units per core x t_neuron`` (t_neuron: active / inactive by the
+  measured firing rate) plus ``barrier_sync`` and one ``tile_hop``, and the host's time per
+  step ``host_step + host_step_per_input_core x input cores`` where cited (spike I/O and step
+  control; an input-core count outside the fitted range is marked UNCERTAIN in the notes);
+  throughput (``timing.synaptic_ops_per_second``, an accelerator without sparsity
+  acceleration): dense synapse-timestep slots / throughput for the whole inference.
+``latency_s`` = ``(T + depth - 1)`` steps (one inference alone); ``period_s`` = T steps (the time
+between inferences that follow each other; the throughput model: the latency).
+
+Energy beside the dynamic one: static ``(power.static_per_chip x chips + power.static_per_core x
+cores) x period`` and running ``power.running_per_chip x chips x period`` (power drawn above idle
+while the chip runs). Both are added in ``mode="full"``; in ``mode="paper"`` (the literature's
+dynamic-only convention) ``total_pj`` stays dynamic and they are shown beside it. The low / high
+band takes every ranged constant at its end. ``edp`` = total_pj x latency_s (pJ s). Every
+energy is per sample.
 """
 
 from __future__ import annotations
@@ -111,16 +122,22 @@ class ChipMapping:
     latency_s: float
     notes: list[str] = field(default_factory=list)
     period_s: float = float("nan")      # streaming: one inference every period (T steps)
+    period_band_s: tuple[float, float] = (float("nan"), float("nan"))  # timing at low / high
     step_s: float = float("nan")        # one timestep: max(busiest core, host per step)
     host_bound: bool = False            # the host's time per step set the step
     input_cores: int | None = None      # cores that receive the input from the host
+
+
+def _weight_layers(df: pd.DataFrame) -> pd.Series:
+    """The rows of a layer table that are weight-layer call sites."""
+    return (df["kind"] == "synaptic") & (df["weight_elems"] > 0) & (df["out_channels"] > 0)
 
 
 def _layers(df: pd.DataFrame, T: int, layer_of: dict[str, str] | None = None) -> pd.DataFrame:
     """Weight layers of a per-sample layer table, in execution order, with sizes per timestep.
     Sites that used one weight tensor (``layer_of``: a layer calling its op once per step) are
     one layer: their outputs, inputs and operations add up, under the first site's name."""
-    w = df[(df["kind"] == "synaptic") & (df["weight_elems"] > 0) & (df["out_channels"] > 0)]
+    w = df[_weight_layers(df)]
     if layer_of:
         w = w.assign(site=[layer_of.get(s, s) for s in w["site"]])
         spike = w["in_kind"].isin(("binary", "integer"))
@@ -205,15 +222,13 @@ def _capacity(hw: HardwareProfile) -> _Cap:
 
 
 def map_network(profile: Profile, hw: HardwareProfile, timesteps: int | None = None,
-                max_chips: int = 1, input_cores: int | None = None,
-                which: str = "nominal") -> ChipMapping:
+                max_chips: int = 1, input_cores: int | None = None) -> ChipMapping:
     """Pack a profiled network on ``hw`` and estimate its latency and streaming period per
     sample (seconds).
 
     ``timesteps``: T (default: the largest ``timesteps`` of the profile's neuron sites, else 1).
     ``input_cores``: how many cores receive the input from the host (default: the cores of the
     mapped layers the input reaches first; a published placement may differ).
-    ``which``: the timing constants at their ``"nominal"``, ``"low"`` or ``"high"`` value.
     A capacity violation is reported (``fits=False`` and a note), never raised."""
     if max_chips < 1:
         raise ValueError(f"map_network: max_chips must be >= 1, got {max_chips}")
@@ -233,8 +248,7 @@ def map_network(profile: Profile, hw: HardwareProfile, timesteps: int | None = N
     if edges is not None and layer_of:
         edges = [(layer_of.get(a, a), layer_of.get(b, b)) for a, b in edges]
         edges = [(a, b) for a, b in dict.fromkeys(edges) if a != b]
-    merged = len(df[(df["kind"] == "synaptic") & (df["weight_elems"] > 0)
-                    & (df["out_channels"] > 0)]) - len(lay)
+    merged = int(_weight_layers(df).sum()) - len(lay)
     if merged > 0:
         notes.append(f"{merged} call site(s) reuse the weight of an earlier one (a layer run "
                      "once per step, or a shared layer): mapped once per weight tensor")
@@ -324,10 +338,13 @@ def map_network(profile: Profile, hw: HardwareProfile, timesteps: int | None = N
                          "neurons")
         if layers["splitter_neurons"].sum() > 0:
             notes.append(f"fan-out: {int(layers['splitter_neurons'].sum())} splitter neurons")
-    tm = _timing(df, hw, layers, T, depth, input_cores, notes, which)
+    tm = _timing(df, hw, layers, T, depth, input_cores, notes)
+    band = tuple(_timing(df, hw, layers, T, depth, input_cores, [], w)["period"]
+                 for w in ("low", "high"))
     return ChipMapping(hw.name, layers, cores, chips, memory_bits, fits, limiting, depth,
                        tm["latency"], notes, period_s=tm["period"], step_s=tm["step"],
-                       host_bound=tm["host_bound"], input_cores=input_cores)
+                       host_bound=tm["host_bound"], input_cores=input_cores,
+                       period_band_s=band)  # type: ignore[arg-type]
 
 
 def _longest_path(sites: list[str], layers: pd.DataFrame,
@@ -484,7 +501,7 @@ def hardware_cost(profile: Profile, hardware: Sequence[HardwareProfile],
         for k, w in enumerate(("low", "high")):
             d = (dynamic_band_pj or {}).get(hw.name, (dyn, dyn))[k]
             if mode == "full" and extra and mp.chips is not None:
-                per = map_network(profile, hw, timesteps, max_chips, input_cores, w).period_s
+                per = mp.period_band_s[k]
                 watts = ((cost_value(hw, "power", "static_per_chip", w) or 0.0) * mp.chips
                          + (cost_value(hw, "power", "static_per_core", w) or 0.0) * (mp.cores or 0)
                          + (cost_value(hw, "power", "running_per_chip", w) or 0.0) * mp.chips)

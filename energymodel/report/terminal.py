@@ -33,6 +33,17 @@ def terminal_width(width: int | None = None) -> int:
     return int(width or shutil.get_terminal_size((100, 24)).columns)
 
 
+def wrap(text: str, width: int | None = None, indent: str = "  ") -> str:
+    """A line of prose folded at ``width`` (default: the terminal's), its leading spaces kept,
+    continuation lines indented by ``indent`` more; words (paths, numbers) never broken."""
+    import textwrap  # noqa: PLC0415
+
+    first = text[: len(text) - len(text.lstrip(" "))]
+    return textwrap.fill(text.strip(), width=max(terminal_width(width), 40),
+                         initial_indent=first, subsequent_indent=first + indent,
+                         break_on_hyphens=False, break_long_words=False)
+
+
 def format_count(x: Any) -> str:
     """``1234567`` -> ``1.23M`` (three significant figures, k / M / G / T); ``-`` for NaN."""
     if x is None or isinstance(x, str):
@@ -51,10 +62,6 @@ def format_rate(x: Any) -> str:
         return "-"
     v = float(x)
     return "-" if math.isnan(v) else f"{v:.3f}"
-
-
-def _left_cut(s: str, n: int) -> str:
-    return s if len(s) <= n else "…" + s[-(n - 1):]
 
 
 def _middle_cut(s: str, n: int) -> str:
@@ -165,10 +172,7 @@ def render(
                      "; widen the terminal or set COLUMNS)")
     if note:
         notes.append(note)
-    import textwrap  # noqa: PLC0415
-
-    notes = [textwrap.fill(n, width=max(width, 40), subsequent_indent=" ",
-                           break_on_hyphens=False) for n in notes]
+    notes = [wrap(n, width, " ") for n in notes]
     return text.rstrip("\n") + "\n" + "".join(n + "\n" for n in notes)
 
 
