@@ -492,6 +492,11 @@ def profile_model_spec(
                         "the generated inputs have neither")
     if data is not None and input != "random":
         raise UserError(f"give --data or --input {input!r}, not both")
+    if vs_ann not in (None, False) and (data is not None or str(spec).lower().endswith(".nir")):
+        # the twin runs once on a generated batch; a data source or a NIR graph (input [batch,
+        # T, ...], stepped by the graph) would not give it a one-step input
+        raise UserError("--vs-ann runs on the generated inputs of a zoo model or a "
+                        "module:callable; it does not apply to --data or a .nir graph yet")
     ms = load_model(spec, checkpoint, timesteps, model_kwargs, nir_dt=nir_dt,
                     memory_budget=budget)
     if ms.source == "nir":  # runs step by step: input [batch, T, *one step]

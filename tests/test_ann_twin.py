@@ -223,3 +223,33 @@ def test_yan_setting_gives_a_break_even_rate_of_their_order():
     be = run.report.break_even.iloc[0]
     assert be["twin_bits"] == 3 and be["twin_precision"] == "int8"
     assert 0.057 / 10 < be["break_even_rate"] < 0.057 * 10
+
+
+def test_a_twin_that_ran_every_step_is_refused_not_priced():
+    """A model whose input carries T (no T attribute to set to 1) runs all T steps in its
+    'twin': T times the MACs of one ANN inference. break_even refuses it in one line."""
+
+    class Stepped(nn.Module):           # input [T, B, 8]; loops over the steps itself
+        def __init__(self):
+            super().__init__()
+            self.fc, self.n = nn.Linear(8, 8), em.LIF(step_mode="s")
+
+        def forward(self, x):
+            return torch.stack([self.n(self.fc(xt)) for xt in x])
+
+    torch.manual_seed(0)
+    net = Stepped()
+    x = (torch.rand(4, 2, 8) < 0.5).float()
+    snn = em.profile(net, x, batch_dim=1, timesteps=4)
+    twin = em.ann_twin(net, x, timesteps=4, batch_dim=1)      # all 4 steps ran
+    with pytest.raises(UserError, match="did not run once: 4 x the SNN's dense MACs per step"):
+        em.estimate(snn, "cmos45nm", vs_ann=twin)
+    ok = em.ann_twin(net, x[:1], timesteps=4, batch_dim=1)    # one step: priced
+    assert em.estimate(snn, "cmos45nm", vs_ann=ok).break_even is not None
+
+
+def test_vs_ann_with_data_or_nir_is_refused_before_any_work():
+    from energymodel.workflow import profile_model_spec
+
+    with pytest.raises(UserError, match="does not apply to --data or a .nir graph"):
+        profile_model_spec("sdt-1-64-tiny", ["cmos45nm"], data="whatever.pt", vs_ann=True)

@@ -24,6 +24,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from ..common.errors import UserError
 from ..counting.profile import Profile
 from .audit import apply_rates, measured_rate, uniform_rate
 from .energy import EnergyReport
@@ -43,6 +44,18 @@ def _totals_pj(rep: EnergyReport) -> dict[str, float]:
     return {str(h): float(v) for h, v in zip(rep.totals["hardware"], rep.totals["total_pj"])}
 
 
+def _check_twin_ran_once(snn: Profile, twin: Profile) -> None:
+    """A twin runs one step: its dense MACs per sample are the SNN's over T (each weight layer
+    once instead of T times). A twin with many more ran its input's time steps (a model whose
+    input carries T): refuse rather than price T passes as one ANN inference."""
+    T = twin.model_info.get("twin_of_T")
+    snn_d = float(snn.totals()["dense_macs"]) / max(snn.samples, 1)
+    tw_d = float(twin.totals()["dense_macs"]) / max(twin.samples, 1)
+    if T and snn_d > 0 and tw_d > 1.5 * snn_d / T:
+        raise UserError(f"the ANN twin did not run once: {tw_d / (snn_d / T):.2g} x the SNN's "
+                        f"dense MACs per step (T = {T}); give it inputs for one step")
+
+
 def break_even(snn: Profile, twin: Profile, hardware: "Sequence[str | HardwareProfile]",
                mode: str = "paper", precision: str = "fp32") -> pd.DataFrame:
     """Per chip: the twin's energy, the SNN's at its measured rate, and the break-even rate p*
@@ -51,6 +64,7 @@ def break_even(snn: Profile, twin: Profile, hardware: "Sequence[str | HardwarePr
     ``snn_rate1_pj``: the SNN at input rate 0 and 1 (its energy line)."""
     bits = twin.model_info.get("twin_bits")
     tprec = twin.model_info.get("twin_precision", "fp32")
+    _check_twin_ran_once(snn, twin)
     p_meas = measured_rate(snn)
     # three pricings in all (not three per chip): the twin, and the SNN at rates 0 and 1
     ann = _totals_pj(_estimate(twin, hardware, mode=mode, precision=tprec))
