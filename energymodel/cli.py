@@ -82,6 +82,8 @@ def hw_show(name: str = typer.Argument(..., help="profile name or path to a YAML
             if key in entry:
                 for i, ln in enumerate(str(entry[key]).strip().splitlines()):
                     typer.echo(f"      {key + ':' if i == 0 else '':<12} {ln.strip()}")
+        if "fitted" in entry:
+            typer.echo(f"      {'fitted to:':<12} {entry['fitted']} (hwprofiles/validation/measured.yaml)")
     for section in ("capacity", "timing", "power"):  # hardware cost (energymodel.pricing.mapping)
         for k, e in (p.data.get(section) or {}).items():
             rng = f" [{e['low']:g} .. {e['high']:g}]" if "low" in e or "high" in e else ""

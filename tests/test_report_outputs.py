@@ -18,6 +18,7 @@ import energymodel as em
 from energymodel.common import formatting as _tables
 from energymodel.cli import app
 from energymodel.report import figures, terminal
+from energymodel.report.build import default_report_hardware
 from energymodel.report.compare import compare_attention, energy_view
 from energymodel.workflow import load_model, profile_model
 
@@ -206,13 +207,14 @@ def test_figures_labels_and_no_titles(quick_reports):
     assert set(figs) == {"fig1_attention_by_hardware", "fig2_layer_breakdown",
                          "fig3_firing_rates", "fig4_attention_vs_tokens", "fig5_reference_models",
                          "fig6_hardware_cost", "fig7_validation", "fig8_vs_ann"}
-    labels = {h: em.load_hardware(h).label for h in em.list_hardware()}
+    labels = {h: em.load_hardware(h).label for h in default_report_hardware()}
     for stem, f in figs.items():
         assert f["suptitle"] == "", stem
         assert all(a["title"] == "" for a in f["axes"]), stem
         assert not f["texts"], stem  # no footnote baked in: captions live in README.md
     f1 = figs["fig1_attention_by_hardware"]["axes"][0]
-    assert f1["xticks"] == [labels[h] for h in em.list_hardware()]
+    assert f1["xticks"] == [labels[h] for h in default_report_hardware()]
+    assert "Movidius NCS" not in f1["xticks"]          # a dense accelerator: not priced here
     assert "Intel Loihi" in f1["xticks"] and "loihi" not in f1["xticks"]
     f5 = figs["fig5_reference_models"]["axes"][0]
     assert set(labels.values()) <= set(f5["legend"])
@@ -220,6 +222,7 @@ def test_figures_labels_and_no_titles(quick_reports):
     assert "Intel Loihi" in f6 and "loihi" not in f6
     f7 = figs["fig7_validation"]["axes"][0]     # chips by label; log-log
     assert "Intel Loihi" in f7["legend"] and "IBM TrueNorth" in f7["legend"]
+    assert "Movidius NCS" in f7["legend"]              # but its measured cases are
     # fig2: memory on its own panel
     a2 = figs["fig2_layer_breakdown"]["axes"]
     assert len(a2) == 2 and "memory" in a2[1]["ylabel"] and "memory" not in a2[0]["ylabel"]
@@ -258,7 +261,7 @@ def test_quick_regeneration_matches_fresh_values(quick_reports):
 
     c = report_plan(quick=True)["compare"]
     fresh = compare_attention(c["tokens"], c["dim"], c["heads"], c["timesteps"],
-                              em.list_hardware(), rate=0.2, seed=0)
+                              default_report_hardware(), rate=0.2, seed=0)
     text = (out / "attention_compare_paper.md").read_text()
     ev = energy_view(fresh, core=False)
     block = [k for k in ev.columns if k.startswith("Block")][0]

@@ -29,15 +29,19 @@ def table():
 def test_at_least_ten_cases_held_out_and_fit_apart():
     assert len(CASES) >= 10
     held = [c for c in CASES if c.role == "held_out"]
-    assert len(held) >= 7 and {c.chip for c in held} == {"loihi", "truenorth"}
+    assert len(held) >= 7 and {c.chip for c in held} == {"loihi", "truenorth", "movidius-ncs"}
     assert len({c.id for c in CASES}) == len(CASES)
+    for chip in {c.chip for c in CASES}:          # every chip: fitted on some, tested on others
+        roles = {c.role for c in CASES if c.chip == chip}
+        assert roles == {"fit", "held_out"}, chip
 
 
 @pytest.mark.parametrize("case", [c.id for c in CASES if c.role == "held_out"])
 def test_held_out_case_within_2x_at_both_ends(table, case):
     rows = table[table["case"] == case]
     c = next(x for x in CASES if x.id == case)
-    assert sorted(rows["activity"].unique()) == sorted(c.activity)  # both bracket ends ran
+    ran = sorted(rows["activity"].fillna(-1).unique())
+    assert ran == sorted(-1 if a != a else a for a in c.activity)  # both bracket ends ran
     assert set(rows["quantity"]) == set(c.measured)
     bad = rows[~rows["within"]]
     assert bad.empty, bad[["activity", "quantity", "measured", "predicted", "ratio"]]
@@ -48,7 +52,7 @@ def test_fitted_constants_name_fit_cases_only():
     profile names cases of this file, and each of them has role fit."""
     roles = {c.id: c.role for c in CASES}
     seen = 0
-    for chip in ("loihi", "truenorth"):
+    for chip in ("loihi", "truenorth", "movidius-ncs"):
         hw = load_hardware(chip)
         for section in ("events", "timing", "power", "capacity"):
             for key, e in (hw.data.get(section) or {}).items():
@@ -56,7 +60,7 @@ def test_fitted_constants_name_fit_cases_only():
                     for cid in (s.strip() for s in e["fitted"].split(",")):
                         assert roles.get(cid) == "fit", (chip, section, key, cid)
                         seen += 1
-    assert seen >= 8
+    assert seen >= 14
 
 
 def test_loihi_keyword_spotter_by_hand():
@@ -74,6 +78,22 @@ def test_loihi_keyword_spotter_by_hand():
     sops = 10 * (39 * 256 + 26 * 256 + 26 * 29) * 23.6e-12
     assert ops > sops and ops < 3 * sops   # plus neuron updates and spike routing
     assert p["total_j"] == pytest.approx(p["dynamic_j"] + idle)
+
+
+def test_movidius_scaled_network_by_hand():
+    """N = 4 branches: MAC slots 390x256 + 4 x 10 x 256x256 + (4 x 256) x 256 + 256x29 =
+    2,990,848 (models.ScaledModel, counted by hand); period 3.584 ms + slots / 697.3 M/s;
+    above idle: 330.1 pJ a slot + 409.3 mW x period; total: + 210.3 mW idle x period."""
+    c = next(x for x in CASES if x.id == "movidius-scaled-4")
+    p = V.predict(c, V.DENSE)
+    macs = 390 * 256 + 4 * 10 * 256 * 256 + 4 * 256 * 256 + 256 * 29
+    assert macs == 2_990_848
+    period = 3.584e-3 + macs / 0.6973e9
+    assert p["period_s"] == pytest.approx(period)
+    assert p["latency_s"] == pytest.approx(period)        # one inference at a time
+    assert p["dynamic_j"] == pytest.approx(macs * 330.1e-12 + 0.4093 * period)
+    assert p["total_j"] == pytest.approx(p["dynamic_j"] + 0.2103 * period)
+    assert p["chips"] == 1
 
 
 def test_truenorth_power_by_hand():
@@ -108,6 +128,7 @@ _FIRST = "  - id: loihi-kws\n"
     (lambda t: t.replace("network: blouw_keyword_spotter", "network: nothing", 1), "network"),
     (lambda t: t.replace("    input_cores: 2\n", "    input_cores: -1\n", 1), "input_cores"),
     (lambda t: t.replace("    chip: loihi\n", "    chip: loihi\n    colour: red\n", 1), "colour"),
+    (lambda t: t.replace("activity: {low: 0.05, high: 0.2}", "activity: dense", 1), "activity"),
 ])
 def test_bad_row_names_file_row_and_field(tmp_path, edit, field):
     f = tmp_path / "cases.yaml"
@@ -127,3 +148,14 @@ def test_cli_check_measured_bad_file_is_one_error_line(tmp_path):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and re.match(r"error: .*cases\.yaml: case 1 \(loihi-kws\): role: missing",
                                         lines[0]), r.stderr
+
+
+def test_a_dense_network_takes_activity_dense(tmp_path):
+    """A non-spiking network's case has no activity: a bracket there is refused, by name."""
+    f = tmp_path / "cases.yaml"
+    f.write_text(_GOOD.replace("    args: {n_branches: 0}\n    activity: dense\n",
+                               "    args: {n_branches: 0}\n    activity: {low: 0.05, high: 0.2}\n",
+                               1))
+    with pytest.raises(HardwareError, match=r"\(movidius-kws\): activity: 'blouw_scaled_ann' is "
+                       "not spiking"):
+        V.load_cases(f)

@@ -138,6 +138,10 @@ class EnergyReport:
             text += f"; analog-input MACs of {h} priced on {on}"
             if self.mode == "full":  # the host's arithmetic only: its memory traffic is not added
                 text += " (arithmetic only, without the host's memory and addressing)"
+        for h in self.hardware:
+            if h.kind == "accelerator":
+                text += (f"; {h.name} is a dense accelerator: every synapse slot priced as one "
+                         "MAC, spike or not")
         return text
 
     def summary(self) -> pd.DataFrame:
@@ -389,6 +393,8 @@ def _resolve_prices(hw: HardwareProfile, precision: str, which: str, mac_host: A
         e_mult_add = hw.energy("mac", precision, which)
     if hw.has_event("synaptic_op"):
         e_ac = hw.event("synaptic_op", which)
+    elif hw.kind == "accelerator":  # dense: a synapse slot is a MAC slot, spike or not
+        e_ac = hw.event("mac", which)
     elif e_add is not None:
         e_ac = e_add
     else:  # pragma: no cover - the validator requires one of the two
@@ -430,6 +436,11 @@ def _price(df: pd.DataFrame, hw: HardwareProfile, mode: str, precision: str, sop
     n = len(df)
     comp = {c: np.zeros(n) for c in COMPONENTS}
     comp["compute_pj"] = macs * e_mac + sop * p.e_ac
+    if hw.kind == "accelerator":
+        # a dense accelerator computes every synapse slot, spike or not (no sparsity): each
+        # slot is one MAC at the profile's all-in energy, in either convention
+        comp["compute_pj"] = np.where(syn, df["dense_macs"].to_numpy(), 0.0) * e_mac
+        return pd.DataFrame(comp, index=df.index), p.mac_on
     if mode == "paper":
         return pd.DataFrame(comp, index=df.index), p.mac_on
 

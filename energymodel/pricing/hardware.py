@@ -72,7 +72,10 @@ _TOP_KEYS = {
     "timing": False,
     "power": False,
 }
-_KINDS = ("digital", "neuromorphic", "fpga")
+#: digital: a technology (per-op energies, never mapped); neuromorphic: an event-driven chip;
+#: fpga: an FPGA accelerator; accelerator: a dense digital accelerator (a VPU, an NPU) that
+#: computes every synapse slot, spike or not, priced per MAC slot (``events.mac``)
+_KINDS = ("digital", "neuromorphic", "fpga", "accelerator")
 _FLAG_KEYS = {"all_in": bool, "includes_memory": bool, "host": str}
 _ARITH_OPS = ("add", "mult")
 _EVENTS = (
@@ -441,8 +444,16 @@ def _check(data: Any, file: str, lines: dict[str, int]) -> list[Problem]:
     _check_cost_sections(c, data)
     has_arith = isinstance(data.get("arithmetic"), dict) and data["arithmetic"]
     has_sop = isinstance(data.get("events"), dict) and "synaptic_op" in data["events"]
-    if not has_arith and not has_sop:
+    if not has_arith and not has_sop and data.get("kind") != "accelerator":
         c.add("arithmetic", "a profile needs 'arithmetic' (add/mult) or 'events.synaptic_op'")
+    if data.get("kind") == "accelerator" and not (
+            isinstance(data.get("events"), dict) and "mac" in data["events"]):
+        c.add("events.mac", "an accelerator prices every synapse slot as one MAC: it needs "
+              "'events.mac'")
+    if data.get("kind") == "accelerator" and not (
+            isinstance(data.get("flags"), dict) and data["flags"].get("all_in") is True):
+        c.add("flags.all_in", "an accelerator's MAC energy must be all-in (flags.all_in: true): "
+              "its dense compute has no spike-driven memory model to add")
     return c.problems
 
 
@@ -505,6 +516,9 @@ COST_KEYS: dict[str, dict[str, str]] = {
         # fixed part and a part per core that receives the input (energymodel.pricing.mapping)
         "host_step": "time",
         "host_step_per_input_core": "time",
+        # a dense accelerator's fixed time per inference that does not overlap its compute
+        # (the host call, the input and output transfer): added to slots / throughput
+        "inference_overhead": "time",
     },
     "power": {
         "static_per_chip": "power",

@@ -66,6 +66,12 @@ Time. One timestep (a *step*):
 ``latency_s`` = ``(T + depth - 1)`` steps (one inference alone); ``period_s`` = T steps (the time
 between inferences that follow each other; the throughput model: the latency).
 
+Dense accelerators (``kind: accelerator``, e.g. ``movidius-ncs``): one device runs every
+weight layer, analog or spike input, and computes every synapse slot, so no packing applies
+(one chip; memory capacity not checked) and ``latency_s`` = ``period_s`` =
+``timing.inference_overhead`` (the host call and transfers, which do not overlap the compute)
++ dense synapse slots (attention products included) / ``timing.synaptic_ops_per_second``.
+
 Energy beside the dynamic one: static ``(power.static_per_chip x chips + power.static_per_core x
 cores) x period`` and running ``power.running_per_chip x chips x period`` (power drawn above idle
 while the chip runs). Both are added in ``mode="full"``; in ``mode="paper"`` (the literature's
@@ -252,6 +258,8 @@ def map_network(profile: Profile, hw: HardwareProfile, timesteps: int | None = N
     if merged > 0:
         notes.append(f"{merged} call site(s) reuse the weight of an earlier one (a layer run "
                      "once per step, or a shared layer): mapped once per weight tensor")
+    if hw.kind == "accelerator":
+        return _map_dense(df, hw, T, layer_of, notes)
     neuromorphic = hw.kind == "neuromorphic"
     att = df[(df["kind"] == "attention") & (df["calls"] > 0)]
     n_red = int(att["op"].isin(("sum", "mean")).sum())
@@ -345,6 +353,46 @@ def map_network(profile: Profile, hw: HardwareProfile, timesteps: int | None = N
                        tm["latency"], notes, period_s=tm["period"], step_s=tm["step"],
                        host_bound=tm["host_bound"], input_cores=input_cores,
                        period_band_s=band)  # type: ignore[arg-type]
+
+
+def _map_dense(df: pd.DataFrame, hw: HardwareProfile, T: int, layer_of: dict[str, str],
+               notes: list[str]) -> ChipMapping:
+    """A dense accelerator (``kind: accelerator``): one device runs every weight layer, spike
+    input or analog, and computes every synapse slot. Time per inference: the cited
+    ``inference_overhead`` (host call, input and output transfer; it does not overlap the
+    compute) + dense slots / ``synaptic_ops_per_second``; latency = period (one inference at
+    a time). No packing rule applies: one chip, memory capacity not checked."""
+    lay = _layers(df, T, layer_of)
+    layers = pd.DataFrame({"site": lay["site"], "units": lay["units"], "fan_in": lay["fan_in"],
+                           "sops_step": lay["sops_step"], "dense_step": lay["dense_step"]})
+    notes.append("a dense accelerator: one device runs every layer (analog and spike input) "
+                 "and computes every synapse slot; its memory capacity is not checked")
+    att = df[(df["kind"] == "attention") & (df["calls"] > 0)]
+    slots_att = float(att["dense_macs"].sum()) if len(att) else 0.0
+    if slots_att:
+        notes.append("activation x activation products (attention) timed as dense slots too")
+
+    def period(which: str) -> float:
+        rate = cost_value(hw, "timing", "synaptic_ops_per_second", which)
+        over = cost_value(hw, "timing", "inference_overhead", which) or 0.0
+        if rate is None:
+            return float("nan")
+        return over + (float(lay["dense_step"].sum()) * T + slots_att) / rate
+
+    p = period("nominal")
+    if math.isnan(p):
+        notes.append("no cited throughput (timing.synaptic_ops_per_second): latency unavailable")
+    else:
+        notes.append("latency = period: the fixed time per inference (inference_overhead) + "
+                     "dense synapse slots / throughput")
+    memory_bits = float("nan")
+    w = cost_value(hw, "capacity", "weight_bits")
+    if w is not None:
+        memory_bits = float((lay["units"] * lay["fan_in"]).sum()) * w
+    return ChipMapping(hw.name, layers, None, 1, memory_bits, None, "", len(lay) and 1, p,
+                       notes, period_s=p, step_s=p / T if T else p, host_bound=False,
+                       input_cores=None,
+                       period_band_s=(period("low"), period("high")))  # type: ignore[arg-type]
 
 
 def _longest_path(sites: list[str], layers: pd.DataFrame,

@@ -4,7 +4,8 @@ published size -> profiler -> :func:`~energymodel.pricing.energy.estimate` -> ma
 beside its measurement.
 
 A case's ``role`` says whether it set a constant of the chip's profile (``fit``: it tests
-nothing) or is a prediction (``held_out``). Activity the source measured is used as given;
+nothing) or is a prediction (``held_out``). A non-spiking network's case (``activity:
+dense``) has no activity to set. Activity the source measured is used as given;
 otherwise the case runs at both ends of its ``low`` / ``high`` bracket, and a held-out case
 passes only when both ends land within 2x.
 
@@ -48,6 +49,11 @@ _CASE_KEYS = {"id", "chip", "role", "source", "network", "args", "input_cores", 
               "measured", "note"}
 
 
+#: the activity of a non-spiking network's case (``activity: dense``): it has no spikes, every
+#: synapse slot is computed; shown as "dense"
+DENSE = float("nan")
+
+
 @dataclass(frozen=True)
 class MeasuredCase:
     """One measured run of a network on a chip (see the module docstring)."""
@@ -58,7 +64,7 @@ class MeasuredCase:
     source: str
     network: str
     args: dict[str, Any]
-    activity: tuple[float, ...]        # one value (measured) or (low, high)
+    activity: tuple[float, ...]        # one value (measured) or (low, high); (DENSE,)
     activity_measured: bool
     measured: dict[str, float]
     input_cores: int | None = None
@@ -140,21 +146,31 @@ def load_cases(path: str | Path | None = None) -> list[MeasuredCase]:
         if ic is not None and (not isinstance(ic, int) or isinstance(ic, bool) or not 1 <= ic <= 1 << 20):
             raise _fail(file, row, "input_cores", f"a whole number >= 1 expected, got {ic!r}")
         act = r["activity"]
-        if not isinstance(act, dict):
+        from ..zoo.measured import DENSE_BUILDERS  # noqa: PLC0415
+        dense_net = r["network"] in DENSE_BUILDERS
+        if dense_net or act == "dense":
+            if act != "dense":
+                raise _fail(file, row, "activity", f"{r['network']!r} is not spiking: its "
+                            "activity is 'dense'")
+            if not dense_net:
+                raise _fail(file, row, "activity", "'dense' belongs to a non-spiking network "
+                            f"({', '.join(sorted(DENSE_BUILDERS))})")
+            act = None
+        elif not isinstance(act, dict):
             raise _fail(file, row, "activity", "a mapping with value, or low and high, expected")
-        for k in act:
+        for k in (act or {}):
             if k not in ("value", "low", "high", "measured"):
                 raise _fail(file, row, f"activity.{k}", "unknown field (known: value, low, high, measured)")
-        keys = ("value",) if "value" in act else ("low", "high")
+        keys = () if act is None else ("value",) if "value" in act else ("low", "high")
         for k in keys:
             v = act.get(k)
             if not _is_number(v) or not 0.0 < float(v) <= 1.0:
                 raise _fail(file, row, f"activity.{k}", f"spikes per neuron per step in (0, 1] "
                             f"expected, got {v!r}")
-        if "value" not in act and float(act["low"]) > float(act["high"]):
+        if act is not None and "value" not in act and float(act["low"]) > float(act["high"]):
             raise _fail(file, row, "activity.low", "above activity.high")
-        measured_act = bool(act.get("measured", False))
-        if measured_act and "value" not in act:
+        measured_act = act is None or bool(act.get("measured", False))
+        if act is not None and measured_act and "value" not in act:
             raise _fail(file, row, "activity.measured", "a measured activity is one value")
         meas = r["measured"]
         if not isinstance(meas, dict) or not meas:
@@ -170,7 +186,8 @@ def load_cases(path: str | Path | None = None) -> list[MeasuredCase]:
             vals[k] = float(v)
         out.append(MeasuredCase(
             id=r["id"], chip=r["chip"], role=r["role"], source=r["source"], network=r["network"],
-            args=dict(args), activity=tuple(float(act[k]) for k in keys),
+            args=dict(args),
+            activity=(DENSE,) if act is None else tuple(float(act[k]) for k in keys),
             activity_measured=measured_act, measured=vals, input_cores=ic,
             note=str(r.get("note", "")), file=file))
     return out
@@ -186,7 +203,7 @@ def predict(case: MeasuredCase, activity: float, hardware: Any = None) -> dict[s
     from .hardware import load_hardware  # noqa: PLC0415
 
     hw = hardware if hardware is not None else load_hardware(case.chip)
-    model, x, T = build(case.network, activity, case.args)
+    model, x, T = build(case.network, None if math.isnan(activity) else activity, case.args)
     prof = profile(model, x, batch_dim=1)
     rep = estimate(prof, [hw], mode="full", timesteps=T)
     dyn = float(rep.totals["total_pj"].iloc[0])
@@ -240,12 +257,14 @@ def summary_text(df: "Any") -> str:
     lines = [head, "-" * len(head)]
     for r in df.itertuples(index=False):
         unit, f = _UNIT_SCALE[r.quantity]
-        act = f"{r.activity:g}" + ("" if r.activity_measured else "*")
+        act = "dense" if math.isnan(r.activity) else (
+            f"{r.activity:g}" + ("" if r.activity_measured else "*"))
         lines.append(f"{r.case:<24} {r.chip:<9} {r.role:<8} {act:>8}  {r.quantity:<9} "
                      f"{format_sig(r.measured * f) + ' ' + unit:>10} "
                      f"{format_sig(r.predicted * f) + ' ' + unit:>10} {r.ratio:>6.2f}  "
                      f"{'yes' if r.within else 'NO'}")
-    lines.append("* activity not measured: a bracket end (spikes per neuron per step)")
+    lines.append("* activity not measured: a bracket end (spikes per neuron per step); "
+                 "dense: a non-spiking network")
     for role in ("held_out", "fit"):
         d = df[df["role"] == role]
         if not len(d):

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 __all__ = ["FixedRateNeuron", "BUILDERS", "build", "spike_pattern",
-           "blouw_keyword_spotter", "blouw_scaled", "truenorth_sweep"]
+           "blouw_keyword_spotter", "blouw_scaled", "blouw_scaled_ann", "truenorth_sweep"]
 
 
 def spike_pattern(T: int, shape: tuple[int, ...], rate: float) -> torch.Tensor:
@@ -60,19 +60,23 @@ class FixedRateNeuron(nn.Module):
 
 
 class _Branches(nn.Module):
-    """Input layer -> N parallel branches of L layers -> concatenation -> output layers."""
+    """Input layer -> N parallel branches of L layers -> concatenation -> output layers.
+    ``rate`` None: the non-spiking original (ReLU layers, a linear read-out)."""
 
     def __init__(self, n_in: int, width: int, n_branches: int, depth: int, n_out: int,
-                 rate: float) -> None:
+                 rate: float | None) -> None:
         super().__init__()
-        self.inp = nn.Sequential(nn.Linear(n_in, width), FixedRateNeuron(rate))
+
+        def act() -> nn.Module:
+            return nn.ReLU() if rate is None else FixedRateNeuron(rate)
+
+        self.inp = nn.Sequential(nn.Linear(n_in, width), act())
         self.branches = nn.ModuleList(
-            nn.Sequential(*[m for _ in range(depth) for m in (nn.Linear(width, width),
-                                                             FixedRateNeuron(rate))])
+            nn.Sequential(*[m for _ in range(depth) for m in (nn.Linear(width, width), act())])
             for _ in range(n_branches))
-        self.out = nn.Sequential(nn.Linear(width * max(n_branches, 1), width),
-                                 FixedRateNeuron(rate))
-        self.head = nn.Sequential(nn.Linear(width, n_out), FixedRateNeuron(rate))
+        self.out = nn.Sequential(nn.Linear(width * max(n_branches, 1), width), act())
+        self.head = nn.Sequential(nn.Linear(width, n_out),
+                                  *(() if rate is None else (FixedRateNeuron(rate),)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.inp(x)
@@ -98,6 +102,19 @@ def blouw_scaled(rate: float, n_branches: int = 0, timesteps: int = 10, depth: i
     return model, x, timesteps
 
 
+def blouw_scaled_ann(rate: float | None = None, n_branches: int = 0, depth: int = 10
+                     ) -> tuple[nn.Module, torch.Tensor, int]:
+    """The TensorFlow network Blouw et al. 2019 ran on the conventional devices
+    (``models.ScaledModel`` of abr/power_benchmarks; ``n_branches=0``: the keyword spotter's
+    shape, 390 -> 256 -> 256 -> 29): ReLU layers, a linear read-out, one pass per inference
+    (T = 1), batch 1. Not spiking, so ``rate`` is ignored: every synapse slot is computed."""
+    del rate
+    model = _Branches(390, 256, int(n_branches), int(depth) if n_branches else 0, 29, None)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 1, 390, generator=g)   # [T = 1, B = 1, 390] analog features
+    return model, x, 1
+
+
 def truenorth_sweep(rate: float, ticks: int = 10) -> tuple[nn.Module, torch.Tensor, int]:
     """Akopyan et al. 2015's power sweep on one TrueNorth chip: 1,048,576 neurons (4,096 cores
     of 256) firing ``rate`` spikes per neuron and tick (mean rate in Hz x the 1 ms tick), each
@@ -114,10 +131,17 @@ def truenorth_sweep(rate: float, ticks: int = 10) -> tuple[nn.Module, torch.Tens
 BUILDERS: dict[str, Callable[..., tuple[nn.Module, torch.Tensor, int]]] = {
     "blouw_keyword_spotter": blouw_keyword_spotter,
     "blouw_scaled": blouw_scaled,
+    "blouw_scaled_ann": blouw_scaled_ann,
     "truenorth_sweep": truenorth_sweep,
 }
 
 
-def build(name: str, activity: float, args: dict[str, Any]) -> tuple[nn.Module, torch.Tensor, int]:
-    """Build the named network at ``activity`` (spikes per neuron per step)."""
+#: builders of non-spiking networks: their cases carry no activity (``activity: dense``)
+DENSE_BUILDERS = frozenset({"blouw_scaled_ann"})
+
+
+def build(name: str, activity: float | None, args: dict[str, Any]
+          ) -> tuple[nn.Module, torch.Tensor, int]:
+    """Build the named network at ``activity`` (spikes per neuron per step; None for a
+    non-spiking network)."""
     return BUILDERS[name](activity, **args)
