@@ -159,3 +159,11 @@ def test_a_dense_network_takes_activity_dense(tmp_path):
     with pytest.raises(HardwareError, match=r"\(movidius-kws\): activity: 'blouw_scaled_ann' is "
                        "not spiking"):
         V.load_cases(f)
+
+
+def test_summary_fits_80_columns_and_names_every_chip(table):
+    text = V.summary_text(table)
+    assert max(len(ln) for ln in text.splitlines()) <= 80
+    for chip in ("[loihi]", "[truenorth]", "[movidius-ncs]"):
+        assert chip + "\n" in text + "\n"
+    assert re.search(r"held out\): .* within 2x: (\d+) of \1$", text.replace("\n  ", " "), re.M)

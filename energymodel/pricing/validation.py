@@ -247,31 +247,40 @@ _UNIT_SCALE = {"period_s": ("ms", 1e3), "dynamic_j": ("uJ", 1e6), "total_j": ("u
                "power_w": ("mW", 1e3)}
 
 
-def summary_text(df: "Any") -> str:
-    """The validation table as plain text (one line per case, activity and quantity) and a
-    closing line per role: how many cases, and the range of predicted / measured."""
+def summary_text(df: "Any", width: int = 80) -> str:
+    """The validation table as plain text within ``width`` columns: per chip a heading line,
+    then one line per case, activity and quantity; and a closing line per role (wrapped): how
+    many cases, and the range of predicted / measured."""
+    import textwrap  # noqa: PLC0415
+
     from ..common.formatting import format_sig  # noqa: PLC0415
 
-    head = (f"{'case':<24} {'chip':<9} {'role':<8} {'activity':>8}  {'quantity':<9} "
-            f"{'measured':>10} {'predicted':>10} {'ratio':>6}  2x")
+    head = (f"{'case':<24}{'role':<5}{'activity':>8}  {'quantity':<9}"
+            f"{'measured':>10}{'predicted':>11}{'ratio':>6}  2x")
     lines = [head, "-" * len(head)]
-    for r in df.itertuples(index=False):
-        unit, f = _UNIT_SCALE[r.quantity]
-        act = "dense" if math.isnan(r.activity) else (
-            f"{r.activity:g}" + ("" if r.activity_measured else "*"))
-        lines.append(f"{r.case:<24} {r.chip:<9} {r.role:<8} {act:>8}  {r.quantity:<9} "
-                     f"{format_sig(r.measured * f) + ' ' + unit:>10} "
-                     f"{format_sig(r.predicted * f) + ' ' + unit:>10} {r.ratio:>6.2f}  "
-                     f"{'yes' if r.within else 'NO'}")
-    lines.append("* activity not measured: a bracket end (spikes per neuron per step); "
-                 "dense: a non-spiking network")
+    for chip in dict.fromkeys(df["chip"]):
+        lines.append(f"[{chip}]")
+        for r in df[df["chip"] == chip].itertuples(index=False):
+            unit, f = _UNIT_SCALE[r.quantity]
+            act = "dense" if math.isnan(r.activity) else (
+                f"{r.activity:g}" + ("" if r.activity_measured else "*"))
+            role = "fit" if r.role == "fit" else "held"
+            lines.append(f"{r.case:<24}{role:<5}{act:>8}  {r.quantity:<9}"
+                         f"{format_sig(r.measured * f) + ' ' + unit:>10}"
+                         f"{format_sig(r.predicted * f) + ' ' + unit:>11}{r.ratio:>6.2f}  "
+                         f"{'yes' if r.within else 'NO'}")
+    notes = ["* activity not measured: a bracket end (spikes per neuron per step); dense: a "
+             "non-spiking network; held: held out (a prediction), fit: a constant was fitted "
+             "to the case (no test)"]
     for role in ("held_out", "fit"):
         d = df[df["role"] == role]
         if not len(d):
             continue
         chips = ", ".join(sorted(set(d["chip"])))
         word = "predicted (held out)" if role == "held_out" else "fitted (set constants; no test)"
-        lines.append(f"{word}: {d['case'].nunique()} case(s) on {chips}; predicted / measured "
+        notes.append(f"{word}: {d['case'].nunique()} case(s) on {chips}; predicted / measured "
                      f"{d['ratio'].min():.2f} to {d['ratio'].max():.2f}; within {RATIO_LIMIT:g}x: "
                      f"{int(d['within'].sum())} of {len(d)}")
+    for n in notes:
+        lines += textwrap.wrap(n, width=max(40, width), subsequent_indent="  ")
     return "\n".join(lines)
