@@ -229,7 +229,14 @@ def test_result_of_a_profiler_that_never_ran_raises():
         em.Profiler(_Net()).result()
 
 
-def test_a_neuron_created_during_the_forward_is_named():
+def test_a_neuron_created_during_the_forward_counts_from_its_first_call():
+    """Hooked when the model attaches it (a global registration hook, this session only): the
+    first session counts it as the second does, with a note naming it and no warning."""
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lif = em.LIF()
+
     class Lazy(nn.Module):
         def __init__(self):
             super().__init__()
@@ -238,16 +245,26 @@ def test_a_neuron_created_during_the_forward_is_named():
         def forward(self, x):
             if not hasattr(self, "lif"):
                 self.lif = em.LIF()         # created on the first call, under the profiler
-            return self.lif(self.fc(x))
+                self.deep = Block()         # a subtree holding another
+            return self.deep.lif(self.lif(self.fc(x)))
 
+    torch.manual_seed(0)
     net = Lazy()
-    d = em.profile(net, torch.rand(2, 1, 4), batch_dim=1).diagnostics()
-    w = d[d["check"] == "late_neuron"]
-    assert len(w) == 1 and "'lif' was created during the profiled forward" in w["message"].iloc[0]
-    # created before profiling (a second session): hooked and counted, no warning
-    prof = em.profile(net, torch.rand(2, 1, 4), batch_dim=1)
-    assert "late_neuron" not in set(prof.diagnostics()["check"])
-    assert float(prof.totals()["neuron_updates"]) == 2 * 4
+    x = torch.rand(2, 1, 4) * 3
+    first = em.profile(net, x, batch_dim=1)
+    d = first.diagnostics()
+    notes = d[d["check"] == "late_neuron"]
+    assert set(notes["site"]) == {"lif", "deep.lif"} and set(notes["level"]) == {"note"}
+    assert "counted from its first call" in notes["message"].iloc[0]
+    assert "warning" not in set(d.loc[d["check"].isin(("late_neuron", "no_neuron",
+                                                       "unrecognised_neuron")), "level"])
+    second = em.profile(net, x, batch_dim=1)            # created before: hooked on entry
+    assert "late_neuron" not in set(second.diagnostics()["check"])
+    cols = ["neuron_updates", "spikes_out", "acs", "macs"]
+    assert first.totals()[cols].to_dict() == second.totals()[cols].to_dict()
+    assert float(first.totals()["neuron_updates"]) == 2 * 2 * 4
+    # the hook is gone with the session: a module attached afterwards is not hooked
+    assert not any(h for h in nn.modules.module._global_module_registration_hooks.values())
 
 
 def test_data_parallel_is_refused_not_undercounted():

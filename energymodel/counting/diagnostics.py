@@ -21,7 +21,9 @@ unrecognised_neuron   threshold-like ops (``gt``, ``ge``, ``lt``, ``le``, ``heav
                       a module outside every recognised neuron (named: register it)
 no_neuron             the model holds no recognised neuron at all (one line)
 timesteps_disagree    neuron sites ran different numbers of steps per call (named)
-late_neuron           a neuron module created during the profiled forward (not hooked: named)
+late_neuron           a neuron module created during the profiled forward: attached to the
+                      model, it is hooked then and counted (a note); never attached where the
+                      profiler sees it, it is not counted (a warning, named)
 weight_only           (a note, not a warning) an op without a rule ran on weights, buffers or
                       constants only (a ``sqrt`` of a parameter): listed apart
 ====================  =========================================================================
@@ -113,7 +115,8 @@ def diagnose(profile: Profile) -> pd.DataFrame:
         warn("unrecognised_neuron", module, f"no neuron recognised in '{module}': threshold "
              f"op(s) {', '.join(ops)} ran there outside every known neuron, so its spikes and "
              "updates are not counted; register its class with em.register_neuron(cls, ...)")
-    if not info.get("neurons") and "neurons" in info and len(lay):
+    if not info.get("neurons") and not info.get("created_neurons") and "neurons" in info \
+            and len(lay):
         warn("no_neuron", "", "no neuron recognised in this model: no firing rate, no neuron "
              "update and no spike-driven accumulate can be told apart; if it is a spiking "
              "network, register its neuron class with em.register_neuron(cls, ...)")
@@ -149,10 +152,13 @@ def diagnose(profile: Profile) -> pd.DataFrame:
                  "check its input layout)")
     for name in info.get("late_neurons", []):
         warn("late_neuron", name, f"neuron module '{name}' was created during the profiled "
-             "forward, after the profiler attached its hooks: its spikes and updates are not "
-             "counted (its ops ran op by op); create it in __init__")
+             "forward and never attached where the profiler saw it: its spikes and updates are "
+             "not counted (its ops ran op by op); create it in __init__")
+    for name in info.get("created_neurons", []):
+        warn("late_neuron", name, f"neuron module '{name}' was created during the profiled "
+             "forward: hooked when attached and counted from its first call", level="note")
     ran = set(lay.loc[lay["kind"] == "neuron", "layer"])
-    for name in info.get("neurons", []):
+    for name in list(info.get("neurons", [])) + list(info.get("created_neurons", [])):
         if name not in ran:
             warn("neuron_never_ran", name, f"neuron module '{name}' is in the model but never "
                  "ran (or emitted no spike tensor) while profiled")

@@ -298,7 +298,9 @@ class Profiler:
         self.keep_batch_rates = keep_batch_rates
         self._active = False
         self._ran = False                # result() needs a run
-        self._hooked: set[int] = set()   # modules that had hooks (a neuron made later did not)
+        self._hooked: set[int] = set()   # ids of the modules that have hooks
+        self._names: dict[int, str] = {}  # module id -> its name in the model
+        self._created: list[str] = []     # neurons attached during the session (hooked then)
         self._handles: list[Any] = []
         self._mode: _CountingMode | None = None
         self._clear()
@@ -389,23 +391,52 @@ class Profiler:
         self._handles.clear()
 
     def _install_hooks(self) -> None:
-        root = self.model
+        self._hooked = set()
+        self._names = {}
+        self._created = []
+        for name, m in self.model.named_modules():
+            self._hook_module(name, m)
+        # a module the model attaches to itself while profiled (a neuron made on the first
+        # forward) is hooked when it is attached, so it counts from its first call
+        self._handles.append(
+            nn.modules.module.register_module_module_registration_hook(self._on_attach))
+
+    def _hook_module(self, name: str, m: nn.Module) -> None:
         inside_neuron = self._inside_neuron
-        self._hooked = {id(m) for m in root.modules()}
-        for name, m in root.named_modules():
-            adapter = None if m in inside_neuron else find_adapter(m)
-            if adapter is not None:
-                self._adapters[m] = adapter
-                inside_neuron.update(c for c in m.modules() if c is not m)
-            # a weight layer inside a neuron (snntorch RLeaky's recurrent Linear) is a synapse:
-            # counted, although the neuron's own arithmetic is not
-            synapse = m in inside_neuron and _is_weight_layer(m)
-            self._handles.append(
-                m.register_forward_pre_hook(self._make_pre(name, m, synapse), with_kwargs=True)
-            )
-            self._handles.append(
-                m.register_forward_hook(self._make_post(m, synapse), always_call=True)
-            )
+        self._hooked.add(id(m))
+        self._names[id(m)] = name
+        adapter = None if m in inside_neuron else find_adapter(m)
+        if adapter is not None:
+            self._adapters[m] = adapter
+            inside_neuron.update(c for c in m.modules() if c is not m)
+        # a weight layer inside a neuron (snntorch RLeaky's recurrent Linear) is a synapse:
+        # counted, although the neuron's own arithmetic is not
+        synapse = m in inside_neuron and _is_weight_layer(m)
+        self._handles.append(
+            m.register_forward_pre_hook(self._make_pre(name, m, synapse), with_kwargs=True)
+        )
+        self._handles.append(
+            m.register_forward_hook(self._make_post(m, synapse), always_call=True)
+        )
+
+    def _on_attach(self, parent: nn.Module, name: str, sub: nn.Module | None) -> None:
+        """Global registration hook (this session only): ``sub`` attached as ``parent.name``.
+        A module of this model's tree gets its hooks now, with its whole subtree; a neuron
+        among them is remembered (the diagnostics note it)."""
+        if sub is None or threading.get_ident() != self._thread:
+            return None
+        pname = self._names.get(id(parent))
+        if pname is None or id(sub) in self._hooked:
+            return None
+        if parent in self._inside_neuron or parent in self._adapters:
+            self._inside_neuron.update(sub.modules())
+        full = f"{pname}.{name}" if pname else name
+        for n, m in sub.named_modules(prefix=full):
+            if id(m) not in self._hooked:
+                self._hook_module(n, m)
+                if m in self._adapters:
+                    self._created.append(n)
+        return None
 
     def _make_pre(self, name: str, m: nn.Module, synapse: bool = False):
         is_root = m is self.model
@@ -903,8 +934,9 @@ class Profiler:
         # arithmetic ran uncounted as a neuron; the diagnostics name them
         late = [n for n, m in self.model.named_modules()
                 if id(m) not in self._hooked and find_adapter(m) is not None]
+        created = [n for n in dict.fromkeys(self._created)]
         info = dict(self._model_info, root_calls=self._root_calls, timesteps=self.timesteps,
-                    late_neurons=late,
+                    late_neurons=late, created_neurons=created,
                     integer_spikes=self.options.integer_spikes,
                     layer_edges=[f"{a}{EDGE_SEP}{b}" for a, b in sorted(self._edges)],
                     threshold_ops=[f"{m}{EDGE_SEP}{op}{EDGE_SEP}{n}"
