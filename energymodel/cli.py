@@ -10,6 +10,7 @@ on stderr and exits with code 2, writing no file; typer's own usage errors also 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 from pathlib import Path
@@ -31,9 +32,27 @@ hw_app = typer.Typer(help="Hardware profiles: list, show, validate.", no_args_is
 app.add_typer(hw_app, name="hw")
 
 
+#: torch loggers that report a missing Triton (GPU kernel compiler) on CUDA builds without it:
+#: nothing energymodel uses, so their lines are kept out of its output
+_TRITON_LOGGERS = ("torch.utils.flop_counter", "torch._library.triton")
+
+
+class _NoTriton(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triton" not in record.getMessage().lower()
+
+
+def _quiet_triton_logs() -> None:
+    for name in _TRITON_LOGGERS:
+        lg = logging.getLogger(name)
+        if not any(isinstance(f, _NoTriton) for f in lg.filters):
+            lg.addFilter(_NoTriton())
+
+
 @app.callback()
 def _root() -> None:
     """energymodel: what your SNN costs in energy on real hardware."""
+    _quiet_triton_logs()
 
 
 @hw_app.command("list")
@@ -576,11 +595,15 @@ def audit_cmd(
 
 def _print_warnings(diag) -> int:
     """Each diagnostic as one ``warning: ...`` (or ``note: ...``) line on stderr (grouped when
-    many); returns how many warnings there were (notes do not fail --strict)."""
+    many), folded at the terminal's width (continuation lines indented) when stderr is a
+    terminal or ``COLUMNS`` is set, one line each otherwise (logs and pipes: one finding per
+    line, for grep); returns how many warnings there were (notes do not fail --strict)."""
     from .counting.diagnostics import warning_lines  # noqa: PLC0415
+    from .report.terminal import wrap  # noqa: PLC0415
 
+    fold = bool(os.environ.get("COLUMNS")) or sys.stderr.isatty()
     for line in warning_lines(diag):
-        typer.echo(line, err=True)
+        typer.echo(wrap(line, indent="    ") if fold else line, err=True)
     return int((diag["level"] == "warning").sum()) if len(diag) else 0
 
 

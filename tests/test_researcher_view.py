@@ -3,6 +3,9 @@ ranking chip, notebook rendering, three significant figures, LaTeX captions."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -80,6 +83,23 @@ def test_profile_fits_80_columns_and_names_stay_unique(monkeypatch):
     sites = [ln.split()[0] for ln in r.stdout.splitlines() if ":conv2d#" in ln or ":lif#" in ln]
     assert len(sites) == len(set(sites)) > 5            # cut in the middle, still unique
     assert any("…" in s for s in sites) and all(not s.startswith("…") for s in sites)
+    # the warnings on stderr too: folded, each finding starting with its level
+    r = CliRunner().invoke(app, ["profile", "sdt-1-64-tiny", "--hw", "cmos45nm", "-T", "2",
+                                 "--no-layers", "--input", "spikes:0"], catch_exceptions=False)
+    err = r.stderr.splitlines()
+    assert err and not [ln for ln in err if len(ln) > 80], err
+    assert any(ln.startswith("warning: ") for ln in err)
+    assert any(ln.startswith("    ") for ln in err)       # a folded finding
+
+
+def test_warnings_stay_one_line_each_in_a_pipe(monkeypatch):
+    """No terminal and no COLUMNS (a log, a pipe): one finding per line, for grep."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    r = CliRunner().invoke(app, ["profile", "sdt-1-64-tiny", "--hw", "cmos45nm", "-T", "2",
+                                 "--no-layers", "--input", "spikes:0"], catch_exceptions=False)
+    warn = [ln for ln in r.stderr.splitlines() if ln.startswith("warning: ")]
+    assert warn and any(len(ln) > 80 for ln in warn)
+    assert not [ln for ln in r.stderr.splitlines() if ln.startswith("    ")]
 
 
 def test_shorten_names_keeps_them_apart():
@@ -125,3 +145,32 @@ def test_sasa_aggregation_global_or_down_sampled_counts_by_hand():
         SASA(16, heads=2, aggregation="mean")
     with pytest.raises(ValueError, match="divisible by 3"):
         SASA(16, heads=2, aggregation="pool:3")(x)
+
+
+def test_torch_triton_log_lines_stay_out_of_the_output(tmp_path):
+    """A CUDA build of torch without Triton logs 'triton not found' (torch.utils.flop_counter,
+    on import) and 'Triton not available' (torch._library.triton): noise about nothing
+    energymodel uses. Simulated here by a model that logs them through those loggers."""
+    (tmp_path / "tmod.py").write_text(
+        "import logging\nimport torch\nfrom torch import nn\nimport energymodel as em\n\n"
+        "class M(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(8, 8)\n        self.lif = em.LIF()\n\n"
+        "    def forward(self, x):\n"
+        "        logging.getLogger('torch._library.triton').warning("
+        "'Triton not available, find_triton_kernels = []')\n"
+        "        return self.lif(self.fc(x))\n\n"
+        "def make():\n"
+        "    logging.getLogger('torch.utils.flop_counter').warning("
+        "'triton not found; flop counting will not work for triton kernels')\n"
+        "    logging.getLogger('torch.utils.flop_counter').warning('an unrelated torch warning')\n"
+        "    return M()\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    r = subprocess.run([sys.executable, "-m", "energymodel", "profile", "tmod:make",
+                        "--input-shape", "8", "-T", "1", "--no-layers"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout + r.stderr
+    assert "triton" not in out.lower(), out
+    assert "an unrelated torch warning" in out     # other torch warnings still show
