@@ -64,10 +64,14 @@ def hw_list() -> None:
         except _hw.HardwareError as e:
             typer.echo(f"{name:<12} INVALID: {e}")
             continue
-        first = next(iter(p.sources.values()), "").replace("\n", " ")
-        short = first if len(first) <= 70 else first[:67] + "..."
+        from .common.text import terminal_width  # noqa: PLC0415
+
+        first = " ".join(next(iter(p.sources.values()), "").split())
         node = f"{p.technology_node_nm:g} nm"
-        typer.echo(f"{name:<12} {node:>6}  {p.kind:<12} {short}")
+        head = f"{name:<12} {node:>6}  {p.kind:<12} "
+        room = max(20, terminal_width() - len(head))
+        short = first if len(first) <= room else first[:room - 3] + "..."
+        typer.echo(head + short)
 
 
 @hw_app.command("show")
@@ -78,13 +82,13 @@ def hw_show(name: str = typer.Argument(..., help="profile name or path to a YAML
     except _hw.HardwareError as e:  # bad input, like every other command: one line, exit 2
         typer.echo(f"error: {' '.join(str(e).split())}", err=True)
         raise typer.Exit(2)
-    typer.echo(f"{p.name}: {p.description}")
-    typer.echo(f"file: {p.path}")
-    typer.echo(f"node: {p.technology_node_nm:g} nm   kind: {p.kind}   all_in: {p.all_in}   "
-               f"includes_memory: {p.includes_memory}   host: {p.host or '-'}")
+    _prose(f"{p.name}: {' '.join(p.description.split())}")
+    _prose(f"file: {p.path}")
+    _prose(f"node: {p.technology_node_nm:g} nm   kind: {p.kind}   all_in: {p.all_in}   "
+           f"includes_memory: {p.includes_memory}   host: {p.host or '-'}")
     typer.echo("sources:")
     for k, v in p.sources.items():
-        typer.echo(f"  [{k}] {' '.join(v.split())}")
+        _prose(f"  [{k}] {' '.join(v.split())}", indent="    ")
     typer.echo("constants:")
     from types import SimpleNamespace  # noqa: PLC0415
 
@@ -95,21 +99,26 @@ def hw_show(name: str = typer.Argument(..., help="profile name or path to a YAML
         rng = f" [{r.low:g} .. {r.high:g}]" if (r.low != r.value or r.high != r.value) else ""
         width = f" {int(r.width_bits)}-bit" if r.width_bits else ""
         flag = " (interpolated)" if r.interpolated else ""
-        typer.echo(f"  {what:<34} {r.value:>9g} {r.unit}{rng}{width}{flag}  -- {r.citation}")
+        _prose(f"  {what:<34} {r.value:>9g} {r.unit}{rng}{width}{flag}  -- {r.citation}",
+               indent="    ")
         entry = _raw_entry(p, r.section, r.name, r.precision)
         for key in ("note", "derivation"):
             if key in entry:
                 for i, ln in enumerate(str(entry[key]).strip().splitlines()):
-                    typer.echo(f"      {key + ':' if i == 0 else '':<12} {ln.strip()}")
+                    _prose(f"      {key + ':' if i == 0 else '':<12} {ln.strip()}",
+                           indent=" " * 13)
         if "fitted" in entry:
-            typer.echo(f"      {'fitted to:':<12} {entry['fitted']} (hwprofiles/validation/measured.yaml)")
+            _prose(f"      {'fitted to:':<12} {entry['fitted']} "
+                   "(hwprofiles/validation/measured.yaml)", indent=" " * 13)
     for section in ("capacity", "timing", "power"):  # hardware cost (energymodel.pricing.mapping)
         for k, e in (p.data.get(section) or {}).items():
             rng = f" [{e['low']:g} .. {e['high']:g}]" if "low" in e or "high" in e else ""
             val = f"{str(e['value']):>9}" if isinstance(e["value"], bool) else f"{e['value']:>9g}"
-            typer.echo(f"  {section + '.' + k:<34} {val} {e['unit']}{rng}  -- {e['citation']}")
+            _prose(f"  {section + '.' + k:<34} {val} {e['unit']}{rng}  -- {e['citation']}",
+                   indent="    ")
             if "fitted" in e:
-                typer.echo(f"      {'fitted to:':<12} {e['fitted']} (hwprofiles/validation/measured.yaml)")
+                _prose(f"      {'fitted to:':<12} {e['fitted']} "
+                       "(hwprofiles/validation/measured.yaml)", indent=" " * 13)
 
 
 def _raw_entry(p: "_hw.HardwareProfile", section: str, name: str, precision: str) -> dict:
@@ -176,7 +185,7 @@ def hw_validate(paths: List[Path] = typer.Argument(..., help="YAML files to chec
 def _prose(text: str, indent: str = "  ") -> None:
     """A line of prose on stdout, wrapped at the terminal's width (``COLUMNS``); tables are
     drawn to the width by :mod:`energymodel.report.terminal`."""
-    from .report.terminal import wrap  # noqa: PLC0415
+    from .common.text import wrap  # noqa: PLC0415
 
     typer.echo(wrap(text, indent=indent))
 
@@ -553,10 +562,10 @@ def audit_cmd(
     st = run.settings
     df = audit(run.profile, mj, run.report.hardware, precision=precision, timesteps=st["timesteps"])
     r0 = df.iloc[0]
-    typer.echo(f"{st['model']}: T={int(r0['T'])}, {st['samples']} sample(s), inputs: {st['inputs']}"
-               + (f", weights {st['checkpoint']}" if st["checkpoint"] else
-                  ", random weights" + (" (BatchNorm calibrated)" if st["calibrated_bn"] else "")))
-    typer.echo(f"encoder {r0['encoder'] or '(none)'}: {format_count(r0['encoder_macs'])} MACs "
+    _prose(f"{st['model']}: T={int(r0['T'])}, {st['samples']} sample(s), inputs: {st['inputs']}"
+           + (f", weights {st['checkpoint']}" if st["checkpoint"] else
+              ", random weights" + (" (BatchNorm calibrated)" if st["calibrated_bn"] else "")))
+    _prose(f"encoder {r0['encoder'] or '(none)'}: {format_count(r0['encoder_macs'])} MACs "
                f"per sample ({format_count(r0['encoder_macs_per_step'])} per step)"
                + (f"; other analog-input MACs {format_count(r0['other_analog_macs'])}"
                   if r0["other_analog_macs"] else "") + "; spike-driven dense "
@@ -599,7 +608,7 @@ def _print_warnings(diag) -> int:
     terminal or ``COLUMNS`` is set, one line each otherwise (logs and pipes: one finding per
     line, for grep); returns how many warnings there were (notes do not fail --strict)."""
     from .counting.diagnostics import warning_lines  # noqa: PLC0415
-    from .report.terminal import wrap  # noqa: PLC0415
+    from .common.text import wrap  # noqa: PLC0415
 
     fold = bool(os.environ.get("COLUMNS")) or sys.stderr.isatty()
     for line in warning_lines(diag):
@@ -701,7 +710,8 @@ def compare_cmd(
     from .common.checks import check_finite  # noqa: PLC0415
 
     check_finite(df, "attention comparison")
-    typer.echo(df.attrs["caption"] + "\n")
+    _prose(df.attrs["caption"])
+    typer.echo("")
     from .report.terminal import show_comparison  # noqa: PLC0415
 
     typer.echo(show_comparison(df))

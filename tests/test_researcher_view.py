@@ -174,3 +174,17 @@ def test_torch_triton_log_lines_stay_out_of_the_output(tmp_path):
     out = r.stdout + r.stderr
     assert "triton" not in out.lower(), out
     assert "an unrelated torch warning" in out     # other torch warnings still show
+
+
+@pytest.mark.parametrize("args", [
+    ["hw", "list"], ["hw", "show", "loihi"], ["hw", "show", "movidius-ncs"],
+    ["compare", "--tokens", "16", "--dim", "32", "--heads", "2", "--timesteps", "2"],
+    ["audit", "sdt-1-64-tiny", "--published", "0.01mJ", "--hw", "cmos45nm", "-T", "2"],
+])
+def test_every_command_fits_80_columns(monkeypatch, args):
+    """The README walk at COLUMNS=80: prose folded, lists cut to the width."""
+    monkeypatch.setenv("COLUMNS", "80")
+    r = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    long = [ln for ln in (r.stdout + r.stderr).splitlines() if len(ln) > 80]
+    assert not long, long

@@ -17,31 +17,15 @@ from __future__ import annotations
 
 import io
 import math
-import shutil
 from typing import Any, Callable, Sequence
 
 import pandas as pd
 
 from ..common import formatting as _tables
+from ..common.text import terminal_width, wrap
 
 __all__ = ["render", "format_count", "format_rate", "format_si", "format_terminal", "layer_view",
            "totals_view", "hardware_cost_view", "neurobench_view", "terminal_width"]
-
-
-def terminal_width(width: int | None = None) -> int:
-    """``width``, else the terminal's (``COLUMNS`` honoured), else 100."""
-    return int(width or shutil.get_terminal_size((100, 24)).columns)
-
-
-def wrap(text: str, width: int | None = None, indent: str = "  ") -> str:
-    """A line of prose folded at ``width`` (default: the terminal's), its leading spaces kept,
-    continuation lines indented by ``indent`` more; words (paths, numbers) never broken."""
-    import textwrap  # noqa: PLC0415
-
-    first = text[: len(text) - len(text.lstrip(" "))]
-    return textwrap.fill(text.strip(), width=max(terminal_width(width), 40),
-                         initial_indent=first, subsequent_indent=first + indent,
-                         break_on_hyphens=False, break_long_words=False)
 
 
 def format_count(x: Any) -> str:
