@@ -167,3 +167,42 @@ def test_summary_fits_80_columns_and_names_every_chip(table):
     for chip in ("[loihi]", "[truenorth]", "[movidius-ncs]"):
         assert chip + "\n" in text + "\n"
     assert re.search(r"held out\): .* within 2x: (\d+) of \1$", text.replace("\n  ", " "), re.M)
+
+
+def test_results_section_equals_a_fresh_validation(table):
+    """The per-chip figures every hardware-cost note quotes (measured.yaml `results`) are what
+    the cases give now, for the profile files as they are now."""
+    import hashlib
+
+    import yaml
+
+    stored = yaml.safe_load(_GOOD)["results"]
+    assert set(stored) == set(table["chip"])
+    for chip, d in table.groupby("chip"):
+        h = d[d["role"] == "held_out"]
+        r = stored[chip]
+        assert r["held_out_cases"] == h["case"].nunique() and r["checks"] == len(h)
+        assert r["within_2x"] == int(h["within"].sum())
+        assert r["ratio_low"] == pytest.approx(h["ratio"].min(), abs=0.005)
+        assert r["ratio_high"] == pytest.approx(h["ratio"].max(), abs=0.005)
+        digest = hashlib.sha256((REPO / "hwprofiles" / f"{chip}.yaml").read_bytes()).hexdigest()
+        assert r["profile_sha256"] == digest[:16], f"{chip}.yaml changed: re-run the cases"
+
+
+def test_hardware_cost_notes_say_what_was_checked(tmp_path):
+    from torch import nn
+
+    import energymodel as em
+    from energymodel.zoo.measured import FixedRateNeuron, spike_pattern
+
+    model = nn.Sequential(nn.Linear(16, 8), FixedRateNeuron(0.2))
+    prof = em.profile(model, spike_pattern(2, (1, 16), 0.2), batch_dim=1)
+    # a copy of the shipped Loihi profile with one byte changed is not the profile checked
+    changed = tmp_path / "loihi.yaml"
+    changed.write_text(Path(load_hardware("loihi").path).read_text() + "\n# edited\n")
+    rep = em.estimate(prof, ["loihi", "fpga", str(changed)], mode="full", timesteps=2)
+    notes = dict(zip(range(3), rep.hardware_cost["notes"]))
+    assert "checked against 6 held-out measured case(s)" in notes[0]
+    assert "fitted to measurements: timing.host_step" in notes[0]
+    assert "not checked against a measured chip" in notes[1] and "no constant fitted" in notes[1]
+    assert "not checked against a measured chip" in notes[2]

@@ -29,6 +29,7 @@ __all__ = [
     "Problem",
     "PRECISION_BITS",
     "list_hardware",
+    "measured_results",
     "load_hardware",
     "validate_hardware_file",
     "hardware_search_path",
@@ -793,6 +794,34 @@ def hardware_search_path() -> list[Path]:
     out.append(Path(__file__).resolve().parents[2] / "hwprofiles")  # source tree / editable
     out.append(Path(sys.prefix) / "share" / "energymodel" / "hwprofiles")  # wheel install
     return out
+
+
+def measured_results(hw: "HardwareProfile") -> dict[str, Any] | None:
+    """How the shipped measured cases (``hwprofiles/validation/measured.yaml``, its
+    ``results`` section, which ``tests/test_validation.py`` recomputes) rate this profile's
+    hardware cost: ``held_out_cases``, ``checks``, ``within_2x``, ``ratio_low`` /
+    ``ratio_high`` (predicted / measured) and ``source``. None when no case checks a profile of
+    this name, or when this profile's file differs from the one checked (its SHA-256)."""
+    import hashlib  # noqa: PLC0415
+
+    for folder in hardware_search_path()[-2:]:   # the shipped folders only
+        f = folder / "validation" / "measured.yaml"
+        if not f.is_file():
+            continue
+        try:
+            data, _lines, problems = _parse(_read_text(f), str(f))
+        except _Unreadable:
+            return None
+        res = (data or {}).get("results") if isinstance(data, dict) and not problems else None
+        r = (res or {}).get(hw.name) if isinstance(res, dict) else None
+        if not isinstance(r, dict):
+            return None
+        try:
+            digest = hashlib.sha256(Path(hw.path).read_bytes()).hexdigest()[:16]
+        except OSError:
+            return None
+        return dict(r) if r.get("profile_sha256") == digest else None
+    return None
 
 
 def list_hardware() -> list[str]:

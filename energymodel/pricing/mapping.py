@@ -90,7 +90,7 @@ import numpy as np
 import pandas as pd
 
 from ..counting.profile import Profile
-from .hardware import COST_KEYS, COST_UNITS, HardwareProfile
+from .hardware import COST_KEYS, COST_UNITS, HardwareProfile, measured_results
 
 __all__ = ["COST_COLUMNS", "ChipMapping", "cost_value", "map_network", "hardware_cost"]
 
@@ -491,6 +491,31 @@ def _timing(df: pd.DataFrame, hw: HardwareProfile, layers: pd.DataFrame, T: int,
     return out
 
 
+def _fitted_keys(hw: HardwareProfile) -> list[str]:
+    """The constants of ``hw`` fitted to measured cases (entries with ``fitted``)."""
+    out = []
+    for section in ("events", "capacity", "timing", "power"):
+        for k, e in (hw.data.get(section) or {}).items():
+            if isinstance(e, dict) and "fitted" in e:
+                out.append(f"{section}.{k}")
+    return out
+
+
+def _checked_note(hw: HardwareProfile) -> str:
+    """What was fitted to a measurement and what is predicted, and how far the predictions
+    landed from the measured chip (``hwprofiles/validation/measured.yaml``)."""
+    r = measured_results(hw)
+    fitted = _fitted_keys(hw)
+    fit = f"fitted to measurements: {', '.join(fitted)}" if fitted else "no constant fitted"
+    if r is None:
+        return (f"not checked against a measured chip (no held-out case of "
+                f"hwprofiles/validation/measured.yaml for this profile); {fit}")
+    return (f"checked against {r['held_out_cases']} held-out measured case(s) ({r['source']}): "
+            f"predicted / measured {r['ratio_low']:.2f} to {r['ratio_high']:.2f}, "
+            f"{r['within_2x']} of {r['checks']} within 2x; {fit}; a network unlike those "
+            "cases is a prediction outside what was tested")
+
+
 def hardware_cost(profile: Profile, hardware: Sequence[HardwareProfile],
                   dynamic_pj: Mapping[str, float], mode: str = "paper",
                   timesteps: int | None = None, max_chips: int = 1,
@@ -539,6 +564,8 @@ def hardware_cost(profile: Profile, hardware: Sequence[HardwareProfile],
         if not math.isnan(static) or not math.isnan(running):
             notes.append("static and running energy over the streaming period (a lone "
                          "inference holds the chips for the latency)")
+        if hw.kind != "digital":
+            notes.append(_checked_note(hw))
         total = dyn
         extra = [v for v in (static, running) if not math.isnan(v)]
         if mode == "full" and extra:
