@@ -182,6 +182,16 @@ def hw_validate(paths: List[Path] = typer.Argument(..., help="YAML files to chec
     raise typer.Exit(code)
 
 
+def _err(line: str) -> None:
+    """A ``warning:`` / ``note:`` line on stderr, folded at the terminal's width (continuation
+    lines indented) when stderr is a terminal or ``COLUMNS`` is set; one line otherwise (logs
+    and pipes: one finding per line, for grep)."""
+    from .common.text import wrap  # noqa: PLC0415
+
+    fold = bool(os.environ.get("COLUMNS")) or sys.stderr.isatty()
+    typer.echo(wrap(line, indent="    ") if fold else line, err=True)
+
+
 def _prose(text: str, indent: str = "  ") -> None:
     """A line of prose on stdout, wrapped at the terminal's width (``COLUMNS``); tables are
     drawn to the width by :mod:`energymodel.report.terminal`."""
@@ -500,7 +510,7 @@ def _echo_at_rates(prof, rules, rep, path) -> dict:
 
     at, rp = price_at_rates(prof, rules, rep.hardware, precision=rep.precision)
     for w in rp.warnings():
-        typer.echo(f"warning: {w}", err=True)
+        _err(f"warning: {w}")
     t = tables.totals_table(at)
     measured = dict(zip(rep.totals["hardware"], rep.totals["total_mj"]))
     t["measured_mj"] = t["hardware"].map(measured)
@@ -575,15 +585,19 @@ def audit_cmd(
     typer.echo(terminal.render(shown, title=f"published {mj:g} mJ per image, "
                                f"literature convention, precision {precision}", **kw))
     if r0["integer_input_share"] > 0:
-        typer.echo(f"warning: {r0['integer_input_share']:.0%} of the spike-driven dense ops read "
-                   "integer spikes (sums of spikes): rates count their non-zeros, the exact count "
-                   "k ops for a value k (column Exact SOPs)", err=True)
+        _err(f"warning: {r0['integer_input_share']:.0%} of the spike-driven dense ops read "
+             "integer spikes (sums of spikes): rates count their non-zeros, the exact count "
+             "k ops for a value k (column Exact SOPs)")
     for r in df.itertuples(index=False):
+        if r.implied_rate != r.implied_rate:   # NaN: a dense accelerator
+            _err(f"note: {r.hardware} is a dense accelerator: its energy does not depend on "
+                 "the firing rate, so no rate is implied")
+            continue
         for name, v in (("encoder on all T steps", r.implied_rate),
                         ("encoder charged once", r.implied_rate_encoder_once)):
             if not 0.0 <= v <= 1.0:
-                typer.echo(f"warning: on {r.hardware} ({name}) no firing rate in [0, 1] gives "
-                           f"{mj:g} mJ (implied {v:.4g})", err=True)
+                _err(f"warning: on {r.hardware} ({name}) no firing rate in [0, 1] gives "
+                     f"{mj:g} mJ (implied {v:.4g})")
     if out is not None:
         meta = {"model": st["model"], "published_mj": mj, "implied_rate": float(r0["implied_rate"]),
                 "implied_rate_encoder_once": float(r0["implied_rate_encoder_once"]),
@@ -608,11 +622,9 @@ def _print_warnings(diag) -> int:
     terminal or ``COLUMNS`` is set, one line each otherwise (logs and pipes: one finding per
     line, for grep); returns how many warnings there were (notes do not fail --strict)."""
     from .counting.diagnostics import warning_lines  # noqa: PLC0415
-    from .common.text import wrap  # noqa: PLC0415
 
-    fold = bool(os.environ.get("COLUMNS")) or sys.stderr.isatty()
     for line in warning_lines(diag):
-        typer.echo(wrap(line, indent="    ") if fold else line, err=True)
+        _err(line)
     return int((diag["level"] == "warning").sum()) if len(diag) else 0
 
 

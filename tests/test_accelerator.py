@@ -71,3 +71,15 @@ def test_an_accelerator_that_would_price_wrong_is_refused(tmp_path, edit, field)
     f.write_text(edit(text))
     with pytest.raises(HardwareError, match=field):
         load_hardware(str(f))
+
+
+def test_audit_implies_no_rate_on_a_dense_device():
+    """The published-energy audit: on a dense accelerator the energy does not depend on the
+    rate, so no rate is implied (NaN, and a note), while cmos45nm's row is unchanged."""
+    from energymodel.pricing.audit import audit
+
+    prof = _snn(0.3)
+    df = audit(prof, 0.01, ["cmos45nm", MOV], timesteps=4).set_index("hardware")
+    assert df.loc["cmos45nm", "implied_rate"] == df.loc["cmos45nm", "implied_rate"]
+    assert df.loc["movidius-ncs", "implied_rate"] != df.loc["movidius-ncs", "implied_rate"]
+    assert df.loc["movidius-ncs", "measured_mj_exact"] == pytest.approx(6000 * 330.1e-9)

@@ -36,7 +36,7 @@ from ..counting.profile import Profile
 from .energy import EnergyReport, estimate
 from ..common.errors import UserError
 from ..common.files import read_user_text
-from .hardware import HardwareProfile
+from .hardware import HardwareProfile, load_hardware
 
 __all__ = [
     "RateRule",
@@ -329,6 +329,10 @@ def implied_rate(profile: Profile, published_mj: float,
     return (float(published_mj) - a) / (b - a)
 
 
+def _load_hw(hw: "str | HardwareProfile") -> HardwareProfile:
+    return hw if isinstance(hw, HardwareProfile) else load_hardware(hw)
+
+
 def dense_ops(lay: pd.DataFrame) -> pd.Series:
     """Dense ops of each site in the literature convention: ``dense_macs`` of a synaptic or
     product site; for a sum of spikes (SDSA/SASA's token sums, which have no weights and no
@@ -371,10 +375,14 @@ def audit(profile: Profile, published_mj: float,
     r_meas = measured_rate(profile)
     rows = []
     for hw in hardware:
-        r_all = implied_rate(profile, published_mj, hw, encoder="all", precision=precision,
-                             timesteps=T)
-        r_once = implied_rate(profile, published_mj, hw, encoder="once", precision=precision,
-                              timesteps=T)
+        if _load_hw(hw).kind == "accelerator":
+            # a dense device prices every synapse slot, spike or not: no rate is implied
+            r_all = r_once = math.nan
+        else:
+            r_all = implied_rate(profile, published_mj, hw, encoder="all", precision=precision,
+                                 timesteps=T)
+            r_once = implied_rate(profile, published_mj, hw, encoder="once",
+                                  precision=precision, timesteps=T)
         rep_rate = estimate(profile, [hw], mode="paper", sops="rate", precision=precision)
         rep_exact = estimate(profile, [hw], mode="paper", sops="exact", precision=precision)
         rows.append({
