@@ -83,3 +83,13 @@ def test_audit_implies_no_rate_on_a_dense_device():
     assert df.loc["cmos45nm", "implied_rate"] == df.loc["cmos45nm", "implied_rate"]
     assert df.loc["movidius-ncs", "implied_rate"] != df.loc["movidius-ncs", "implied_rate"]
     assert df.loc["movidius-ncs", "measured_mj_exact"] == pytest.approx(6000 * 330.1e-9)
+
+
+def test_cost_entries_an_accelerator_does_not_use_are_named(tmp_path):
+    text = open(MOV.path).read().replace(
+        "timing:\n", "capacity:\n  cores_per_chip:\n    value: 12\n    unit: cores\n"
+        "    citation: \"barry2015: 12 vector processors\"\ntiming:\n", 1)
+    f = tmp_path / "acc.yaml"
+    f.write_text(text)
+    mp = mapping.map_network(_snn(0.1), load_hardware(str(f)), 4)
+    assert any("not used for a dense accelerator: capacity.cores_per_chip" in n for n in mp.notes)

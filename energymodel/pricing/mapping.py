@@ -367,6 +367,13 @@ def _map_dense(df: pd.DataFrame, hw: HardwareProfile, T: int, layer_of: dict[str
                            "sops_step": lay["sops_step"], "dense_step": lay["dense_step"]})
     notes.append("a dense accelerator: one device runs every layer (analog and spike input) "
                  "and computes every synapse slot; its memory capacity is not checked")
+    unused = [f"{sec}.{k}" for sec, keys in (("capacity", COST_KEYS["capacity"]),
+                                             ("timing", COST_KEYS["timing"]))
+              for k in (hw.data.get(sec) or {})
+              if f"{sec}.{k}" not in ("capacity.weight_bits", "timing.synaptic_ops_per_second",
+                                      "timing.inference_overhead")]
+    if unused:
+        notes.append(f"not used for a dense accelerator: {', '.join(unused)}")
     att = df[(df["kind"] == "attention") & (df["calls"] > 0)]
     slots_att = float(att["dense_macs"].sum()) if len(att) else 0.0
     if slots_att:
