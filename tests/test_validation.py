@@ -129,6 +129,11 @@ _FIRST = "  - id: loihi-kws\n"
     (lambda t: t.replace("    input_cores: 2\n", "    input_cores: -1\n", 1), "input_cores"),
     (lambda t: t.replace("    chip: loihi\n", "    chip: loihi\n    colour: red\n", 1), "colour"),
     (lambda t: t.replace("activity: {low: 0.05, high: 0.2}", "activity: dense", 1), "activity"),
+    (lambda t: t.replace("    chip: loihi\n", "    chip: nochip\n", 1), "chip"),
+    (lambda t: t.replace("    input_cores: 2\n", "    input_cores: 2\n    args: {colour: 1}\n", 1),
+     "args.colour"),
+    (lambda t: t.replace("    input_cores: 2\n", "    input_cores: 2\n    args: {timesteps: 4000}\n",
+                         1), "args.timesteps"),
 ])
 def test_bad_row_names_file_row_and_field(tmp_path, edit, field):
     f = tmp_path / "cases.yaml"

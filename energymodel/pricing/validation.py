@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .hardware import HardwareError, _cites, _is_number, _parse, _read_text, _Unreadable, \
-    hardware_search_path
+    hardware_search_path, is_hardware_path, list_hardware
 
 __all__ = ["SCHEMA", "QUANTITIES", "MeasuredCase", "default_cases_path", "load_cases",
            "predict", "validate", "RATIO_LIMIT"]
@@ -70,6 +70,17 @@ class MeasuredCase:
     input_cores: int | None = None
     note: str = ""
     file: str = ""
+
+
+#: largest value of a builder argument in a case file (memory: the networks are built here)
+ARG_LIMITS: dict[str, int] = {"n_branches": 64, "depth": 64, "timesteps": 100, "ticks": 100}
+
+
+def _builder_args(fn: Any) -> list[str]:
+    import inspect  # noqa: PLC0415
+
+    ps = list(inspect.signature(fn).parameters.values())[1:]   # the first is the activity
+    return [p.name for p in ps if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
 def default_cases_path() -> Path:
@@ -130,6 +141,9 @@ def load_cases(path: str | Path | None = None) -> list[MeasuredCase]:
         if r["id"] in seen:
             raise _fail(file, row, "id", f"{r['id']!r} appears twice")
         seen.add(r["id"])
+        if not is_hardware_path(r["chip"]) and r["chip"] not in list_hardware():
+            raise _fail(file, row, "chip", f"unknown hardware profile {r['chip']!r} (known: "
+                        f"{', '.join(list_hardware())}, or a path to a .yaml file)")
         if r["role"] not in _ROLES:
             raise _fail(file, row, "role", f"must be one of {', '.join(_ROLES)}, got {r['role']!r}")
         if not any(_cites(r["source"], k) for k in sources):
@@ -142,6 +156,15 @@ def load_cases(path: str | Path | None = None) -> list[MeasuredCase]:
                 isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 4096
                 for v in args.values()):
             raise _fail(file, row, "args", "a mapping of whole numbers from 0 to 4096 expected")
+        known = _builder_args(BUILDERS[r["network"]])
+        for k, v in args.items():
+            if k not in known:
+                raise _fail(file, row, f"args.{k}", f"{r['network']!r} takes no such argument "
+                            f"(known: {', '.join(known) or 'none'})")
+            top = ARG_LIMITS.get(k)
+            if top is not None and v > top:
+                raise _fail(file, row, f"args.{k}", f"at most {top} (a network this size would "
+                            "not fit in memory here), got {v}")
         ic = r.get("input_cores")
         if ic is not None and (not isinstance(ic, int) or isinstance(ic, bool) or not 1 <= ic <= 1 << 20):
             raise _fail(file, row, "input_cores", f"a whole number >= 1 expected, got {ic!r}")
