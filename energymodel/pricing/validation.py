@@ -240,7 +240,8 @@ def predict(case: MeasuredCase, activity: float, hardware: Any = None) -> dict[s
     total_j = dynamic_j + static * 1e-12
     return {"period_s": period, "latency_s": float(cost["latency_s"]), "dynamic_j": dynamic_j,
             "total_j": total_j, "power_w": total_j / period if period > 0 else float("nan"),
-            "cores": float(mp.cores or 0), "chips": float(mp.chips or 0), "depth": float(mp.depth)}
+            "cores": math.nan if mp.cores is None else float(mp.cores),
+            "chips": math.nan if mp.chips is None else float(mp.chips), "depth": float(mp.depth)}
 
 
 def validate(cases: Sequence[MeasuredCase] | None = None) -> "Any":
