@@ -395,7 +395,7 @@ def _map_dense(df: pd.DataFrame, hw: HardwareProfile, T: int, layer_of: dict[str
     memory_bits = float("nan")
     w = cost_value(hw, "capacity", "weight_bits")
     if w is not None:
-        memory_bits = float((lay["units"] * lay["fan_in"]).sum()) * w
+        memory_bits = float((lay["c_out"] * lay["fan_in"]).sum()) * w   # each weight once
     return ChipMapping(hw.name, layers, None, 1, memory_bits, None, "", len(lay) and 1, p,
                        notes, period_s=p, step_s=p / T if T else p, host_bound=False,
                        input_cores=None,
