@@ -11,6 +11,7 @@ environment variable ``ENERGYMODEL_HWPROFILES`` (``os.pathsep``-separated) are s
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -802,26 +803,45 @@ def measured_results(hw: "HardwareProfile") -> dict[str, Any] | None:
     hardware cost: ``held_out_cases``, ``checks``, ``within_2x``, ``ratio_low`` /
     ``ratio_high`` (predicted / measured) and ``source``. None when no case checks a profile of
     this name, or when this profile's file differs from the one checked (its SHA-256)."""
-    import hashlib  # noqa: PLC0415
-
     for folder in hardware_search_path()[-2:]:   # the shipped folders only
         f = folder / "validation" / "measured.yaml"
-        if not f.is_file():
-            continue
         try:
-            data, _lines, problems = _parse(_read_text(f), str(f))
-        except _Unreadable:
-            return None
-        res = (data or {}).get("results") if isinstance(data, dict) and not problems else None
-        r = (res or {}).get(hw.name) if isinstance(res, dict) else None
+            st = f.stat()
+        except OSError:
+            continue
+        r = _results_section(str(f), st.st_mtime_ns, st.st_size).get(hw.name)
         if not isinstance(r, dict):
             return None
         try:
-            digest = hashlib.sha256(Path(hw.path).read_bytes()).hexdigest()[:16]
+            p = Path(hw.path)
+            pst = p.stat()
         except OSError:
             return None
+        digest = _file_digest(str(p), pst.st_mtime_ns, pst.st_size)
         return dict(r) if r.get("profile_sha256") == digest else None
     return None
+
+
+@functools.lru_cache(maxsize=8)
+def _results_section(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
+    """The ``results`` mapping of a validation file (cached per file version)."""
+    try:
+        data, _lines, problems = _parse(_read_text(path), path)
+    except _Unreadable:
+        return {}
+    res = data.get("results") if isinstance(data, dict) and not problems else None
+    return res if isinstance(res, dict) else {}
+
+
+@functools.lru_cache(maxsize=64)
+def _file_digest(path: str, mtime_ns: int, size: int) -> str:
+    """First 16 hex digits of the SHA-256 of a file (cached per file version)."""
+    import hashlib  # noqa: PLC0415
+
+    try:
+        return hashlib.sha256(read_hardware_bytes(path)).hexdigest()[:16]
+    except OSError:
+        return ""
 
 
 def list_hardware() -> list[str]:
