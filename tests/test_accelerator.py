@@ -93,3 +93,14 @@ def test_cost_entries_an_accelerator_does_not_use_are_named(tmp_path):
     f.write_text(text)
     mp = mapping.map_network(_snn(0.1), load_hardware(str(f)), 4)
     assert any("not used for a dense accelerator: capacity.cores_per_chip" in n for n in mp.notes)
+
+
+def test_break_even_on_a_dense_device_says_why_there_is_none():
+    model = nn.Sequential(nn.Linear(40, 30), FixedRateNeuron(0.2), nn.Linear(30, 10),
+                          FixedRateNeuron(0.2))
+    x = spike_pattern(4, (1, 40), 0.2)
+    snn = em.profile(model, x, batch_dim=1)
+    twin = em.ann_twin(model, x[:1], timesteps=4, batch_dim=1)
+    be = em.estimate(snn, ["cmos45nm", "movidius-ncs"], vs_ann=twin).break_even.set_index("hw")
+    assert be.loc["movidius-ncs", "break_even_rate"] != be.loc["movidius-ncs", "break_even_rate"]
+    assert "dense accelerator" in be.loc["movidius-ncs", "reason"]

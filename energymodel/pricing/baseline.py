@@ -29,7 +29,7 @@ from ..counting.profile import Profile
 from .audit import apply_rates, measured_rate, uniform_rate
 from .energy import EnergyReport
 from .energy import estimate as _estimate
-from .hardware import HardwareProfile
+from .hardware import HardwareProfile, load_hardware
 
 __all__ = ["BREAK_EVEN_COLUMNS", "break_even", "estimate"]
 
@@ -71,13 +71,18 @@ def break_even(snn: Profile, twin: Profile, hardware: "Sequence[str | HardwarePr
     e0, e1 = (_totals_pj(_estimate(apply_rates(snn, uniform_rate(p)).profile, hardware,
                                    mode=mode, sops="rate", precision=precision))
               for p in (0.0, 1.0))
+    hws = [hardware] if isinstance(hardware, (str, HardwareProfile)) else list(hardware)
+    kinds = {h.name: h.kind for h in (x if isinstance(x, HardwareProfile) else load_hardware(x)
+                                      for x in hws)}
     rows = []
     for name in ann:
         a, b = e0[name], e1[name] - e0[name]
         snn_at = a + b * (p_meas if not math.isnan(p_meas) else 0.0)
         star, reason = math.nan, ""
         if b <= 0:
-            reason = "the SNN's energy does not grow with its rate (no spike-driven work)"
+            reason = ("a dense accelerator: it computes every synapse slot, so the SNN's energy "
+                      "does not depend on its rate" if kinds.get(name) == "accelerator" else
+                      "the SNN's energy does not grow with its rate (no spike-driven work)")
         else:
             star = (ann[name] - a) / b
             if star < 0:
