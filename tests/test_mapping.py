@@ -439,3 +439,16 @@ def test_a_layer_run_once_per_step_maps_like_the_multi_step_layer():
         assert mb.latency_s == pytest.approx(ma.latency_s)
         assert len(mb.layers) == 2
         assert any("mapped once per weight tensor" in n for n in mb.notes)
+
+
+def test_timing_entries_a_chip_does_not_use_are_named(tmp_path):
+    """A tick-driven chip ignores per-op times: said, never silently (TrueNorth + host_step)."""
+    text = open(load_hardware("truenorth").path).read().replace(
+        "timing:\n", "timing:\n  host_step:\n    value: 100\n    unit: us\n"
+        "    citation: \"merolla2014: a made-up host time\"\n", 1)
+    f = tmp_path / "tn.yaml"
+    f.write_text(text)
+    mp = mapping.map_network(chain_profile([64, 32]), load_hardware(str(f)), 2)
+    assert any("not used by this chip's timing model: timing.host_step" in n for n in mp.notes)
+    plain = mapping.map_network(chain_profile([64, 32]), TN, 2)
+    assert not any("not used by this chip's timing model" in n for n in plain.notes)

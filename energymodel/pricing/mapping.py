@@ -347,6 +347,10 @@ def map_network(profile: Profile, hw: HardwareProfile, timesteps: int | None = N
         if layers["splitter_neurons"].sum() > 0:
             notes.append(f"fan-out: {int(layers['splitter_neurons'].sum())} splitter neurons")
     tm = _timing(df, hw, layers, T, depth, input_cores, notes)
+    unused = sorted(set(hw.data.get("timing") or {}) - set(tm["used"]))
+    if unused and len(layers):
+        notes.append(f"timing entries not used by this chip's timing model: "
+                     f"{', '.join('timing.' + k for k in unused)}")
     band = tuple(_timing(df, hw, layers, T, depth, input_cores, [], w)["period"]
                  for w in ("low", "high"))
     return ChipMapping(hw.name, layers, cores, chips, memory_bits, fits, limiting, depth,
@@ -435,7 +439,7 @@ def _timing(df: pd.DataFrame, hw: HardwareProfile, layers: pd.DataFrame, T: int,
     """Step, latency and streaming period (seconds; see the module docstring), with the timing
     constants at ``which``."""
     out: dict[str, Any] = {"step": float("nan"), "latency": float("nan"),
-                           "period": float("nan"), "host_bound": False}
+                           "period": float("nan"), "host_bound": False, "used": ()}
     tick = cost_value(hw, "timing", "tick", which)
     t_sop = cost_value(hw, "timing", "synaptic_op", which)
     rate = cost_value(hw, "timing", "synaptic_ops_per_second", which)
@@ -446,7 +450,8 @@ def _timing(df: pd.DataFrame, hw: HardwareProfile, layers: pd.DataFrame, T: int,
     if tick is not None:
         notes.append(f"latency: (T + {depth} stages - 1) ticks of {tick * 1e3:g} ms; period: "
                      "T ticks")
-        out.update(step=tick, latency=(T + stages - 1) * tick, period=T * tick)
+        out.update(step=tick, latency=(T + stages - 1) * tick, period=T * tick,
+                   used=("tick",))
         return out
     if t_sop is not None and len(layers) and layers["cores"].notna().all():
         neu = df[df["kind"] == "neuron"]
@@ -478,7 +483,9 @@ def _timing(df: pd.DataFrame, hw: HardwareProfile, layers: pd.DataFrame, T: int,
                              "energy carry that uncertainty)")
         step = compute if host is None else max(compute, host)
         out.update(step=step, latency=(T + stages - 1) * step, period=T * step,
-                   host_bound=host is not None and host >= compute)
+                   host_bound=host is not None and host >= compute,
+                   used=("synaptic_op", "neuron_update_active", "neuron_update_inactive",
+                         "barrier_sync", "tile_hop", "host_step", "host_step_per_input_core"))
         what = (f"steps of {step * 1e9:.4g} ns (busiest core + barrier sync + one hop)"
                 if host is None or compute > host else
                 f"steps of {step * 1e6:.4g} us, set by the host's time per step "
@@ -492,7 +499,8 @@ def _timing(df: pd.DataFrame, hw: HardwareProfile, layers: pd.DataFrame, T: int,
         notes.append("latency: dense synapse-timestep slots / throughput (no sparsity "
                      "acceleration); period = latency (one sample at a time)")
         lat = slots / rate
-        out.update(step=lat / T if T else lat, latency=lat, period=lat)
+        out.update(step=lat / T if T else lat, latency=lat, period=lat,
+                   used=("synaptic_ops_per_second",))
         return out
     notes.append("no cited timing: latency unavailable")
     return out
