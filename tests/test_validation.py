@@ -211,3 +211,15 @@ def test_hardware_cost_notes_say_what_was_checked(tmp_path):
     assert "fitted to measurements: timing.host_step" in notes[0]
     assert "not checked against a measured chip" in notes[1] and "no constant fitted" in notes[1]
     assert "not checked against a measured chip" in notes[2]
+
+
+def test_readme_quotes_the_validation_as_it_is(table):
+    """The README's closing line of the validation table states today's figures."""
+    text = " ".join((REPO / "README.md").read_text().split())
+    h = table[table["role"] == "held_out"]
+    line = (f"Held out: {h['case'].nunique()} cases, {len(h)} checks (period, energy above idle, "
+            f"total energy, power), all within 2x: {h['ratio'].min():.2f} to "
+            f"{h['ratio'].max():.2f}")
+    assert int(h["within"].sum()) == len(h)
+    assert line in text, line
+    assert f"holds {len(CASES)} measured cases on {table['chip'].nunique()} chips" in text
