@@ -223,3 +223,42 @@ def test_readme_quotes_the_validation_as_it_is(table):
     assert int(h["within"].sum()) == len(h)
     assert line in text, line
     assert f"holds {len(CASES)} measured cases on {table['chip'].nunique()} chips" in text
+
+
+def test_movidius_model_extrapolates_to_larger_networks():
+    """Cross-validation of the dense model's form beyond the sizes it saw: refit the four
+    constants on N = 0 and N = 4 only (from the measurements in the case file), then predict
+    N = 6, 8 and 10 (up to 2.4x the MAC slots of N = 4) through the real flow."""
+    import numpy as np
+
+    from energymodel.pricing.hardware import load_hardware_text
+
+    by_id = {c.id: c for c in CASES}
+    pts = []
+    for cid in ("movidius-scaled-0", "movidius-scaled-4"):
+        c = by_id[cid]
+        n = c.args["n_branches"]
+        macs = 390 * 256 + (n * 10 * 256 * 256 + n * 256 * 256 if n else 256 * 256) + 256 * 29
+        pts.append((macs, c.measured["period_s"], c.measured["dynamic_j"]))
+    (m0, t0, d0), (m1, t1, d1) = pts
+    rate = (m1 - m0) / (t1 - t0)
+    over = t0 - m0 / rate
+    p_run, e_mac = np.linalg.solve([[t0, m0], [t1, m1]], [d0, d1])
+    text = Path(load_hardware("movidius-ncs").path).read_text()
+    for old, new in (("value: 330.1", f"value: {e_mac * 1e12:.3f}"),
+                     ("value: 0.6973", f"value: {rate / 1e9:.6f}"),
+                     ("value: 3.584", f"value: {over * 1e3:.6f}"),
+                     ("value: 409.3", f"value: {p_run * 1e3:.3f}")):
+        assert old in text
+        text = text.replace(old, new, 1)
+    text = text.replace("low: 286.6\n    high: 373.5", f"low: {e_mac * 1e12:.3f}\n    high: "
+                        f"{e_mac * 1e12:.3f}").replace("low: 400.5\n    high: 418.1",
+                                                       f"low: {p_run * 1e3:.3f}\n    high: "
+                                                       f"{p_run * 1e3:.3f}")
+    refit = load_hardware_text(text, "refit.yaml")
+    for cid in ("movidius-scaled-6", "movidius-scaled-8", "movidius-scaled-10"):
+        c = by_id[cid]
+        p = V.predict(c, V.DENSE, hardware=refit)
+        for q in ("period_s", "dynamic_j", "total_j"):
+            ratio = p[q] / c.measured[q]
+            assert 0.85 <= ratio <= 1.15, (cid, q, ratio)   # measured here: 0.90 to 1.00
