@@ -142,6 +142,7 @@ def test_bad_row_names_file_row_and_field(tmp_path, edit, field):
         V.load_cases(f)
     msg = str(e.value)
     assert msg.startswith(f"{f}: case 1 (loihi-kws): {field}:"), msg
+    assert "{" not in msg, msg          # every placeholder filled
 
 
 def test_cli_check_measured_bad_file_is_one_error_line(tmp_path):

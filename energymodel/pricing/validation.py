@@ -32,7 +32,7 @@ from .hardware import HardwareError, _cites, _is_number, _parse, _read_text, _Un
     hardware_search_path, is_hardware_path, list_hardware
 
 __all__ = ["SCHEMA", "QUANTITIES", "MeasuredCase", "default_cases_path", "load_cases",
-           "predict", "validate", "RATIO_LIMIT"]
+           "predict", "validate", "RATIO_LIMIT", "DENSE", "ARG_LIMITS"]
 
 SCHEMA = "energymodel.validation/1"
 #: a held-out prediction passes within this factor of its measurement (both ways)
@@ -99,7 +99,7 @@ def _fail(file: str, row: str, fld: str, msg: str) -> HardwareError:
 
 def load_cases(path: str | Path | None = None) -> list[MeasuredCase]:
     """Read and check every case of a validation file (default: the shipped one)."""
-    from ..zoo.measured import BUILDERS  # noqa: PLC0415  (models sit below pricing)
+    from ..zoo.measured import BUILDERS, DENSE_BUILDERS  # noqa: PLC0415  (models sit below pricing)
 
     p = Path(path) if path is not None else default_cases_path()
     file = str(p)
@@ -164,12 +164,11 @@ def load_cases(path: str | Path | None = None) -> list[MeasuredCase]:
             top = ARG_LIMITS.get(k)
             if top is not None and v > top:
                 raise _fail(file, row, f"args.{k}", f"at most {top} (a network this size would "
-                            "not fit in memory here), got {v}")
+                            f"not fit in memory here), got {v}")
         ic = r.get("input_cores")
         if ic is not None and (not isinstance(ic, int) or isinstance(ic, bool) or not 1 <= ic <= 1 << 20):
             raise _fail(file, row, "input_cores", f"a whole number >= 1 expected, got {ic!r}")
         act = r["activity"]
-        from ..zoo.measured import DENSE_BUILDERS  # noqa: PLC0415
         dense_net = r["network"] in DENSE_BUILDERS
         if dense_net or act == "dense":
             if act != "dense":
