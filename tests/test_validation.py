@@ -209,6 +209,7 @@ def test_hardware_cost_notes_say_what_was_checked(tmp_path):
     rep = em.estimate(prof, ["loihi", "fpga", str(changed)], mode="full", timesteps=2)
     notes = dict(zip(range(3), rep.hardware_cost["notes"]))
     assert "checked against 6 held-out measured case(s)" in notes[0]
+    assert "activity: not published: run at 0.05 and 0.2" in notes[0]
     assert "fitted to measurements: timing.host_step" in notes[0]
     assert "not checked against a measured chip" in notes[1] and "no constant fitted" in notes[1]
     assert "not checked against a measured chip" in notes[2]

@@ -525,7 +525,9 @@ def _checked_note(hw: HardwareProfile) -> str:
     if r is None:
         return (f"not checked against a measured chip (no held-out case of "
                 f"hwprofiles/validation/measured.yaml for this profile); {fit}")
-    return (f"checked against {r['held_out_cases']} held-out measured case(s) ({r['source']}): "
+    act = f"; activity: {r['activity']}" if r.get("activity") else ""
+    return (f"checked against {r['held_out_cases']} held-out measured case(s) ({r['source']}"
+            f"{act}): "
             f"predicted / measured {r['ratio_low']:.2f} to {r['ratio_high']:.2f}, "
             f"{r['within_2x']} of {r['checks']} within 2x; {fit}; a network unlike those "
             "cases is a prediction outside what was tested")
