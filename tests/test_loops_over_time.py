@@ -62,16 +62,24 @@ def test_hand_written_neuron_is_named_and_no_T_none_is_printed(tmp_path, monkeyp
     assert r.exit_code == 3
 
 
-class _SEW(nn.Module):
-    """Two spiking branches summed (values 0, 1, 2) into a linear layer."""
-
+#: two spiking branches summed (values 0, 1, 2) into a linear layer; one source for the API
+#: tests (exec'd here) and the CLI test (written as a module)
+SEW_SRC = '''
+import torch, torch.nn as nn, energymodel as em
+class SEW(nn.Module):
+    input_shape = (6,)
     def __init__(self):
         super().__init__()
         self.a, self.b = em.LIF(v_threshold=0.2), em.LIF(v_threshold=0.2)
         self.fc = nn.Linear(6, 3)
-
     def forward(self, x):
         return self.fc(self.a(x) + self.b(x))
+def make():
+    return SEW()
+'''
+_ns: dict = {}
+exec(SEW_SRC, _ns)  # noqa: S102  (test code of our own)
+_SEW = _ns["SEW"]
 
 
 def _sew_profile(**kw):
@@ -101,19 +109,7 @@ def test_integer_spikes_named_once_with_share_and_convention():
 
 
 def test_cli_integer_spikes_option(tmp_path, monkeypatch):
-    _write_module(tmp_path, "sewmod", '''
-        import torch, torch.nn as nn, energymodel as em
-        class SEW(nn.Module):
-            input_shape = (6,)
-            def __init__(self):
-                super().__init__()
-                self.a, self.b = em.LIF(v_threshold=0.2), em.LIF(v_threshold=0.2)
-                self.fc = nn.Linear(6, 3)
-            def forward(self, x):
-                return self.fc(self.a(x) + self.b(x))
-        def make():
-            return SEW()
-    ''')
+    _write_module(tmp_path, "sewmod", SEW_SRC)
     monkeypatch.syspath_prepend(str(tmp_path))
     sys.modules.pop("sewmod", None)
     runner = CliRunner()

@@ -329,10 +329,6 @@ def implied_rate(profile: Profile, published_mj: float,
     return (float(published_mj) - a) / (b - a)
 
 
-def _load_hw(hw: "str | HardwareProfile") -> HardwareProfile:
-    return hw if isinstance(hw, HardwareProfile) else load_hardware(hw)
-
-
 def dense_ops(lay: pd.DataFrame) -> pd.Series:
     """Dense ops of each site in the literature convention: ``dense_macs`` of a synaptic or
     product site; for a sum of spikes (SDSA/SASA's token sums, which have no weights and no
@@ -375,7 +371,7 @@ def audit(profile: Profile, published_mj: float,
     r_meas = measured_rate(profile)
     rows = []
     for hw in hardware:
-        if _load_hw(hw).kind == "accelerator":
+        if load_hardware(hw).kind == "accelerator":   # a profile object is returned as is
             # a dense device prices every synapse slot, spike or not: no rate is implied
             r_all = r_once = math.nan
         else:

@@ -27,9 +27,9 @@ import pandas as pd
 from ..common.errors import UserError
 from ..counting.profile import Profile
 from .audit import apply_rates, measured_rate, uniform_rate
-from .energy import EnergyReport
+from .energy import EnergyReport, _as_profiles
 from .energy import estimate as _estimate
-from .hardware import HardwareProfile, load_hardware
+from .hardware import HardwareProfile
 
 __all__ = ["BREAK_EVEN_COLUMNS", "break_even", "estimate"]
 
@@ -71,9 +71,7 @@ def break_even(snn: Profile, twin: Profile, hardware: "Sequence[str | HardwarePr
     e0, e1 = (_totals_pj(_estimate(apply_rates(snn, uniform_rate(p)).profile, hardware,
                                    mode=mode, sops="rate", precision=precision))
               for p in (0.0, 1.0))
-    hws = [hardware] if isinstance(hardware, (str, HardwareProfile)) else list(hardware)
-    kinds = {h.name: h.kind for h in (x if isinstance(x, HardwareProfile) else load_hardware(x)
-                                      for x in hws)}
+    kinds = {h.name: h.kind for h in _as_profiles(hardware)}
     rows = []
     for name in ann:
         a, b = e0[name], e1[name] - e0[name]
